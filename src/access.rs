@@ -1,0 +1,198 @@
+//! One log record per request: who asked, what, the decision, and what came of it.
+//!
+//! A record is written when the response body ends (or the client hangs up), so streams are
+//! logged with their real duration and size. Only the path is logged: queries can carry build
+//! arguments, and headers can carry registry credentials.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::{Method, Uri};
+
+/// The client end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// A unix-socket client, known by its credentials where the kernel gives them.
+    Unix {
+        pid: Option<i32>,
+        uid: Option<u32>,
+    },
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix { pid, uid } => {
+                f.write_str("unix")?;
+                if let Some(pid) = pid {
+                    write!(f, ":pid={pid}")?;
+                }
+                if let Some(uid) = uid {
+                    write!(f, ":uid={uid}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What was decided about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    /// Refused by policy or as malformed; never forwarded.
+    Refused,
+    /// Allowed, but the engine could not be reached or failed.
+    EngineError,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allow",
+            Outcome::Refused => "deny",
+            Outcome::EngineError => "error",
+        }
+    }
+}
+
+/// The request side of a record, taken before the request is forwarded.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub peer: Peer,
+    pub method: Method,
+    /// Cheap to clone: the bytes are shared with the request.
+    pub uri: Uri,
+    pub start: Instant,
+}
+
+impl Record {
+    fn micros(&self) -> u64 {
+        self.start
+            .elapsed()
+            .as_micros()
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// A request that was refused or failed before any response body: logged at once.
+    /// `needs` lists the variables that would allow it, when policy refused it.
+    pub fn refused(&self, outcome: Outcome, status: u16, message: &str, needs: &str) {
+        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        let decision = outcome.as_str();
+        match outcome {
+            Outcome::EngineError => tracing::error!(
+                target: "access", client = %peer, %method, %path, %decision, status, us, "{message}"
+            ),
+            _ if needs.is_empty() => tracing::warn!(
+                target: "access", client = %peer, %method, %path, %decision, status, us, "{message}"
+            ),
+            _ => tracing::warn!(
+                target: "access", client = %peer, %method, %path, %decision, status, %needs, us, "{message}"
+            ),
+        }
+    }
+
+    /// An allowed request whose response is complete (or abandoned by the client).
+    pub fn finished(&self, status: u16, bytes: u64, complete: bool) {
+        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        tracing::info!(
+            target: "access", client = %peer, %method, %path, decision = %"allow", status, bytes, us, complete
+        );
+    }
+
+    /// An upgraded connection that has closed.
+    pub fn tunnel_closed(
+        &self,
+        from_client: u64,
+        from_engine: u64,
+        error: Option<&std::io::Error>,
+    ) {
+        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        match error {
+            None => tracing::info!(
+                target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
+                bytes_in = from_client, bytes = from_engine, us
+            ),
+            Some(error) => tracing::info!(
+                target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
+                bytes_in = from_client, bytes = from_engine, us, %error
+            ),
+        }
+    }
+}
+
+/// A response body that counts what it passes and logs the record when dropped.
+pub struct LoggedBody<B> {
+    inner: B,
+    record: Record,
+    status: u16,
+    bytes: u64,
+    complete: bool,
+}
+
+impl<B> LoggedBody<B> {
+    pub fn new(inner: B, record: Record, status: u16) -> LoggedBody<B>
+    where
+        B: Body,
+    {
+        // An empty body may never be polled; it is complete from the start.
+        let complete = inner.is_end_stream();
+        LoggedBody {
+            inner,
+            record,
+            status,
+            bytes: 0,
+            complete,
+        }
+    }
+}
+
+impl<B> Drop for LoggedBody<B> {
+    fn drop(&mut self) {
+        self.record.finished(self.status, self.bytes, self.complete);
+    }
+}
+
+impl<B> Body for LoggedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+                // hyper stops polling a body whose length it knows once the last byte is out.
+                this.complete = this.inner.is_end_stream();
+            }
+            Poll::Ready(None) => this.complete = true,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

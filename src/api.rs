@@ -1,0 +1,916 @@
+//! The Docker Engine API as data: its sections and routes, and the canonical form of a request target.
+//!
+//! Matching works the way the engine routes, minus its leniency: the target is percent-decoded once,
+//! one `/vX.Y` prefix is stripped, and the rest is compared anchored, case-sensitively, segment by
+//! segment. Anything the engine might read differently from us (dot segments, empty segments,
+//! encoded separators, control characters, a second version prefix) is an error, never a guess.
+
+use std::borrow::Cow;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// The HTTP methods the Docker API uses; anything else matches no route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// An API section: the first path segment after the optional version prefix, and the
+/// Tecnativa-compatible variable that grants it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    Auth,
+    Build,
+    Commit,
+    Configs,
+    Containers,
+    Distribution,
+    Events,
+    Exec,
+    Grpc,
+    Images,
+    Info,
+    Networks,
+    Nodes,
+    Ping,
+    Plugins,
+    Secrets,
+    Services,
+    Session,
+    Swarm,
+    System,
+    Tasks,
+    Version,
+    Volumes,
+}
+
+impl Section {
+    pub const ALL: [Section; 23] = [
+        Section::Auth,
+        Section::Build,
+        Section::Commit,
+        Section::Configs,
+        Section::Containers,
+        Section::Distribution,
+        Section::Events,
+        Section::Exec,
+        Section::Grpc,
+        Section::Images,
+        Section::Info,
+        Section::Networks,
+        Section::Nodes,
+        Section::Ping,
+        Section::Plugins,
+        Section::Secrets,
+        Section::Services,
+        Section::Session,
+        Section::Swarm,
+        Section::System,
+        Section::Tasks,
+        Section::Version,
+        Section::Volumes,
+    ];
+
+    /// The environment variable that grants this section.
+    pub fn var(self) -> &'static str {
+        match self {
+            Section::Auth => "AUTH",
+            Section::Build => "BUILD",
+            Section::Commit => "COMMIT",
+            Section::Configs => "CONFIGS",
+            Section::Containers => "CONTAINERS",
+            Section::Distribution => "DISTRIBUTION",
+            Section::Events => "EVENTS",
+            Section::Exec => "EXEC",
+            Section::Grpc => "GRPC",
+            Section::Images => "IMAGES",
+            Section::Info => "INFO",
+            Section::Networks => "NETWORKS",
+            Section::Nodes => "NODES",
+            Section::Ping => "PING",
+            Section::Plugins => "PLUGINS",
+            Section::Secrets => "SECRETS",
+            Section::Services => "SERVICES",
+            Section::Session => "SESSION",
+            Section::Swarm => "SWARM",
+            Section::System => "SYSTEM",
+            Section::Tasks => "TASKS",
+            Section::Version => "VERSION",
+            Section::Volumes => "VOLUMES",
+        }
+    }
+
+    /// The first path segment that selects this section.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Section::Auth => "auth",
+            Section::Build => "build",
+            Section::Commit => "commit",
+            Section::Configs => "configs",
+            Section::Containers => "containers",
+            Section::Distribution => "distribution",
+            Section::Events => "events",
+            Section::Exec => "exec",
+            Section::Grpc => "grpc",
+            Section::Images => "images",
+            Section::Info => "info",
+            Section::Networks => "networks",
+            Section::Nodes => "nodes",
+            Section::Ping => "_ping",
+            Section::Plugins => "plugins",
+            Section::Secrets => "secrets",
+            Section::Services => "services",
+            Section::Session => "session",
+            Section::Swarm => "swarm",
+            Section::System => "system",
+            Section::Tasks => "tasks",
+            Section::Version => "version",
+            Section::Volumes => "volumes",
+        }
+    }
+
+    fn from_segment(segment: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| s.segment() == segment)
+    }
+
+    /// This section's routes, in the engine's registration order (the first match wins).
+    pub fn routes(self) -> &'static [Route] {
+        match self {
+            Section::Auth => AUTH,
+            Section::Build => BUILD,
+            Section::Commit => COMMIT,
+            Section::Configs => CONFIGS,
+            Section::Containers => CONTAINERS,
+            Section::Distribution => DISTRIBUTION,
+            Section::Events => EVENTS,
+            Section::Exec => EXEC,
+            Section::Grpc => GRPC,
+            Section::Images => IMAGES,
+            Section::Info => INFO,
+            Section::Networks => NETWORKS,
+            Section::Nodes => NODES,
+            Section::Ping => PING,
+            Section::Plugins => PLUGINS,
+            Section::Secrets => SECRETS,
+            Section::Services => SERVICES,
+            Section::Session => SESSION,
+            Section::Swarm => SWARM,
+            Section::System => SYSTEM,
+            Section::Tasks => TASKS,
+            Section::Version => VERSION,
+            Section::Volumes => VOLUMES,
+        }
+    }
+}
+
+/// Whether a route only observes, or changes the engine (or feeds a container's stdin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// The protocol a route may switch its connection to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upgrade {
+    /// attach and exec start: `Upgrade: tcp`, then a raw duplex stream.
+    Tcp,
+    /// attach over a websocket.
+    WebSocket,
+    /// BuildKit's session and gRPC tunnels: HTTP/2 inside the connection.
+    H2c,
+}
+
+impl Upgrade {
+    /// Whether an `Upgrade` header value asks for this protocol.
+    pub fn accepts(self, header: &str) -> bool {
+        let wanted = match self {
+            Upgrade::Tcp => "tcp",
+            Upgrade::WebSocket => "websocket",
+            Upgrade::H2c => "h2c",
+        };
+        header.trim().eq_ignore_ascii_case(wanted)
+    }
+}
+
+/// A capability inside a section that has its own variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Facet {
+    /// Creating an exec instance, which lives under `/containers`.
+    ExecCreate,
+    /// Container file contents, read or written.
+    Archive,
+    /// A container's whole filesystem.
+    Export,
+    Logs,
+    Top,
+    Changes,
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+}
+
+/// One path segment of a route pattern, after the section's own segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seg {
+    Lit(&'static str),
+    /// One segment: an id or a name.
+    Var,
+    /// One or more segments (image and plugin names contain `/`); only literals may follow.
+    Rest,
+}
+
+/// One route of the engine's API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub pattern: &'static [Seg],
+    pub access: Access,
+    pub upgrade: Option<Upgrade>,
+    pub facet: Option<Facet>,
+}
+
+impl Route {
+    const fn new(method: Method, pattern: &'static [Seg], access: Access) -> Route {
+        Route {
+            method,
+            pattern,
+            access,
+            upgrade: None,
+            facet: None,
+        }
+    }
+    const fn upgrade(self, upgrade: Upgrade) -> Route {
+        Route {
+            upgrade: Some(upgrade),
+            ..self
+        }
+    }
+    const fn facet(self, facet: Facet) -> Route {
+        Route {
+            facet: Some(facet),
+            ..self
+        }
+    }
+
+    fn matches(&self, rest: &str) -> bool {
+        match_segments(self.pattern, rest).is_some()
+    }
+}
+
+const fn get(pattern: &'static [Seg]) -> Route {
+    Route::new(Method::Get, pattern, Access::Read)
+}
+const fn head(pattern: &'static [Seg]) -> Route {
+    Route::new(Method::Head, pattern, Access::Read)
+}
+const fn post(pattern: &'static [Seg]) -> Route {
+    Route::new(Method::Post, pattern, Access::Write)
+}
+const fn put(pattern: &'static [Seg]) -> Route {
+    Route::new(Method::Put, pattern, Access::Write)
+}
+const fn delete(pattern: &'static [Seg]) -> Route {
+    Route::new(Method::Delete, pattern, Access::Write)
+}
+
+use Seg::{Lit as L, Rest as R, Var as V};
+
+// The tables follow moby's api/server/router/*; a route missing here is denied, never guessed.
+const AUTH: &[Route] = &[post(&[])];
+const BUILD: &[Route] = &[post(&[]), post(&[L("prune")]), post(&[L("cancel")])];
+const COMMIT: &[Route] = &[post(&[])];
+const CONFIGS: &[Route] = &[
+    get(&[]),
+    post(&[L("create")]),
+    get(&[V]),
+    delete(&[V]),
+    post(&[V, L("update")]),
+];
+const CONTAINERS: &[Route] = &[
+    head(&[V, L("archive")]).facet(Facet::Archive),
+    get(&[L("json")]),
+    get(&[V, L("export")]).facet(Facet::Export),
+    get(&[V, L("changes")]).facet(Facet::Changes),
+    get(&[V, L("json")]),
+    get(&[V, L("top")]).facet(Facet::Top),
+    get(&[V, L("logs")]).facet(Facet::Logs),
+    get(&[V, L("stats")]),
+    // A websocket attach feeds the container's stdin although it is a GET.
+    Route::new(Method::Get, &[V, L("attach"), L("ws")], Access::Write).upgrade(Upgrade::WebSocket),
+    get(&[V, L("archive")]).facet(Facet::Archive),
+    post(&[L("create")]),
+    post(&[V, L("kill")]).facet(Facet::Kill),
+    post(&[V, L("pause")]).facet(Facet::Pause),
+    post(&[V, L("unpause")]).facet(Facet::Unpause),
+    post(&[V, L("restart")]).facet(Facet::Restart),
+    post(&[V, L("start")]).facet(Facet::Start),
+    post(&[V, L("stop")]).facet(Facet::Stop),
+    // Waiting only observes; `docker run` opens it before start.
+    Route::new(Method::Post, &[V, L("wait")], Access::Read),
+    post(&[V, L("resize")]),
+    post(&[V, L("attach")]).upgrade(Upgrade::Tcp),
+    post(&[V, L("exec")]).facet(Facet::ExecCreate),
+    post(&[V, L("rename")]),
+    post(&[V, L("update")]),
+    post(&[L("prune")]),
+    put(&[V, L("archive")]).facet(Facet::Archive),
+    delete(&[V]),
+];
+const DISTRIBUTION: &[Route] = &[get(&[R, L("json")])];
+const EVENTS: &[Route] = &[get(&[])];
+const EXEC: &[Route] = &[
+    get(&[V, L("json")]),
+    post(&[V, L("start")]).upgrade(Upgrade::Tcp),
+    post(&[V, L("resize")]),
+];
+const GRPC: &[Route] = &[post(&[]).upgrade(Upgrade::H2c)];
+const IMAGES: &[Route] = &[
+    get(&[L("json")]),
+    get(&[L("search")]),
+    get(&[L("get")]),
+    get(&[R, L("get")]),
+    get(&[R, L("history")]),
+    get(&[R, L("json")]),
+    post(&[L("load")]),
+    post(&[L("create")]),
+    post(&[L("prune")]),
+    post(&[R, L("push")]),
+    post(&[R, L("tag")]),
+    delete(&[R]),
+];
+const INFO: &[Route] = &[get(&[])];
+const NETWORKS: &[Route] = &[
+    get(&[]),
+    get(&[V]),
+    post(&[L("create")]),
+    post(&[V, L("connect")]),
+    post(&[V, L("disconnect")]),
+    post(&[L("prune")]),
+    delete(&[V]),
+];
+const NODES: &[Route] = &[get(&[]), get(&[V]), delete(&[V]), post(&[V, L("update")])];
+const PING: &[Route] = &[get(&[]), head(&[])];
+const PLUGINS: &[Route] = &[
+    get(&[]),
+    get(&[L("privileges")]),
+    get(&[R, L("json")]),
+    post(&[L("pull")]),
+    post(&[L("create")]),
+    post(&[R, L("enable")]),
+    post(&[R, L("disable")]),
+    post(&[R, L("push")]),
+    post(&[R, L("upgrade")]),
+    post(&[R, L("set")]),
+    delete(&[R]),
+];
+const SECRETS: &[Route] = &[
+    get(&[]),
+    post(&[L("create")]),
+    get(&[V]),
+    delete(&[V]),
+    post(&[V, L("update")]),
+];
+const SERVICES: &[Route] = &[
+    get(&[]),
+    get(&[V]),
+    get(&[V, L("logs")]),
+    post(&[L("create")]),
+    post(&[V, L("update")]),
+    delete(&[V]),
+];
+const SESSION: &[Route] = &[post(&[]).upgrade(Upgrade::H2c)];
+const SWARM: &[Route] = &[
+    get(&[]),
+    get(&[L("unlockkey")]),
+    post(&[L("init")]),
+    post(&[L("join")]),
+    post(&[L("leave")]),
+    post(&[L("update")]),
+    post(&[L("unlock")]),
+];
+const SYSTEM: &[Route] = &[get(&[L("df")])];
+const TASKS: &[Route] = &[get(&[]), get(&[V]), get(&[V, L("logs")])];
+const VERSION: &[Route] = &[get(&[])];
+const VOLUMES: &[Route] = &[
+    get(&[]),
+    get(&[V]),
+    post(&[L("create")]),
+    post(&[L("prune")]),
+    put(&[V]),
+    delete(&[V]),
+];
+
+/// Every route of every section, for documentation and exhaustive tests.
+pub fn all_routes() -> impl Iterator<Item = (Section, &'static Route)> {
+    Section::ALL
+        .into_iter()
+        .flat_map(|s| s.routes().iter().map(move |r| (s, r)))
+}
+
+/// Splits `a/b/c` into `a` and `b/c`; an empty string has no segments.
+fn split_first(rest: &str) -> Option<(&str, &str)> {
+    if rest.is_empty() {
+        return None;
+    }
+    Some(rest.split_once('/').unwrap_or((rest, "")))
+}
+
+/// Splits `a/b/c` into `a/b` and `c`.
+fn split_last(rest: &str) -> Option<(&str, &str)> {
+    if rest.is_empty() {
+        return None;
+    }
+    Some(rest.rsplit_once('/').unwrap_or(("", rest)))
+}
+
+fn match_segments(pattern: &[Seg], mut rest: &str) -> Option<()> {
+    let mut segs = pattern.iter();
+    while let Some(seg) = segs.next() {
+        match seg {
+            Seg::Lit(lit) => {
+                let (head, tail) = split_first(rest)?;
+                (head == *lit).then_some(())?;
+                rest = tail;
+            }
+            Seg::Var => rest = split_first(rest)?.1,
+            Seg::Rest => {
+                for seg in segs.rev() {
+                    let Seg::Lit(lit) = seg else { return None };
+                    let (init, last) = split_last(rest)?;
+                    (last == *lit).then_some(())?;
+                    rest = init;
+                }
+                return (!rest.is_empty()).then_some(());
+            }
+        }
+    }
+    rest.is_empty().then_some(())
+}
+
+/// Why a request target was refused before any route was looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("the request target is not an absolute path")]
+    NotOriginForm,
+    #[error("the path has an invalid percent-encoding")]
+    BadEncoding,
+    #[error("the path encodes a '/' or '\\'")]
+    EncodedSeparator,
+    #[error("the path has a control character or a backslash")]
+    ForbiddenCharacter,
+    #[error("the path has an empty segment")]
+    EmptySegment,
+    #[error("the path has a '.' or '..' segment")]
+    DotSegment,
+    #[error("the path has a malformed API version")]
+    BadVersion,
+    #[error("the path has a second API version prefix")]
+    SecondVersion,
+}
+
+/// A request path in the form the engine routes on: decoded once, version prefix set apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target<'a> {
+    decoded: Cow<'a, str>,
+    /// Where the path after the version prefix starts in `decoded` (at its `/`).
+    rest_at: usize,
+}
+
+impl<'a> Target<'a> {
+    /// Canonicalises the path of an origin-form request target (no query string).
+    pub fn parse(raw_path: &'a str) -> Result<Target<'a>, TargetError> {
+        if !raw_path.starts_with('/') {
+            return Err(TargetError::NotOriginForm);
+        }
+        let decoded = decode(raw_path)?;
+        if decoded.bytes().any(|b| b.is_ascii_control() || b == b'\\') {
+            return Err(TargetError::ForbiddenCharacter);
+        }
+        let segments = || decoded[1..].split('/');
+        // `/` alone names nothing, but it is not malformed: it is simply not a route.
+        if decoded.len() > 1 {
+            for segment in segments() {
+                match segment {
+                    "" => return Err(TargetError::EmptySegment),
+                    "." | ".." => return Err(TargetError::DotSegment),
+                    _ => {}
+                }
+            }
+        }
+        let mut rest_at = 0;
+        let mut rest = segments();
+        if let Some(first) = rest.next().filter(|s| looks_like_version(s)) {
+            if !is_version(&first[1..]) {
+                return Err(TargetError::BadVersion);
+            }
+            if rest.next().is_some_and(looks_like_version) {
+                return Err(TargetError::SecondVersion);
+            }
+            rest_at = 1 + first.len();
+        }
+        Ok(Target { decoded, rest_at })
+    }
+
+    /// The path after the version prefix, e.g. `/containers/json`; empty for a bare `/v1.41`.
+    pub fn path(&self) -> &str {
+        &self.decoded[self.rest_at..]
+    }
+
+    /// The API version the client asked for, without the `v`.
+    pub fn version(&self) -> Option<&str> {
+        (self.rest_at > 0).then(|| &self.decoded[2..self.rest_at])
+    }
+
+    /// The path to send to the engine: what was judged, encoded so the engine decodes it back to
+    /// exactly `path()`. A target that needed no decoding goes out as it came.
+    pub fn forward_path(&self, raw_path: &'a str) -> Cow<'a, str> {
+        match &self.decoded {
+            Cow::Borrowed(_) => Cow::Borrowed(raw_path),
+            Cow::Owned(decoded) => {
+                let mut out = String::with_capacity(decoded.len() + 8);
+                for segment in decoded[1..].split('/') {
+                    out.push('/');
+                    out.extend(utf8_percent_encode(segment, SEGMENT_RESERVED));
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The section and route this target names for `method`, if any.
+    pub fn route(&self, method: Method) -> Lookup {
+        let path = self.path();
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let (first, rest) = split_first(rest).unwrap_or(("", ""));
+        match first {
+            "debug" => return Lookup::Debug,
+            "libpod" => return Lookup::Libpod,
+            _ => {}
+        }
+        let Some(section) = Section::from_segment(first) else {
+            return Lookup::Unknown;
+        };
+        let mut seen_path = false;
+        for route in section.routes() {
+            if route.matches(rest) {
+                if route.method == method {
+                    return Lookup::Route(section, route);
+                }
+                seen_path = true;
+            }
+        }
+        if seen_path {
+            Lookup::WrongMethod(section)
+        } else {
+            Lookup::Unknown
+        }
+    }
+}
+
+/// What a target names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Route(Section, &'static Route),
+    /// The path is a route, but not with this method.
+    WrongMethod(Section),
+    /// `/debug/...`: the engine's pprof and expvar endpoints, never forwarded.
+    Debug,
+    /// `/libpod/...`: Podman's own API.
+    Libpod,
+    Unknown,
+}
+
+/// Characters a path segment may not carry unencoded: anything but RFC 3986 `pchar`.
+const SEGMENT_RESERVED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+fn decode(raw: &str) -> Result<Cow<'_, str>, TargetError> {
+    if !raw.contains('%') {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let bytes = raw.as_bytes();
+    for (i, _) in raw.match_indices('%') {
+        let hex = bytes.get(i + 1..i + 3).ok_or(TargetError::BadEncoding)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err(TargetError::BadEncoding);
+        }
+        if matches!(hex, [b'2', b'f' | b'F'] | [b'5', b'c' | b'C']) {
+            return Err(TargetError::EncodedSeparator);
+        }
+    }
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| TargetError::BadEncoding)?;
+    Ok(Cow::Owned(decoded.into_owned()))
+}
+
+/// The engine's router takes `/v` followed by digits and dots as a version prefix.
+fn looks_like_version(segment: &str) -> bool {
+    segment.len() > 1
+        && segment.starts_with('v')
+        && segment[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+fn is_version(number: &str) -> bool {
+    number
+        .split('.')
+        .all(|part| !part.is_empty() && part.len() <= 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(method: &str, path: &str) -> Lookup {
+        Target::parse(path).unwrap().route(Method::parse(method))
+    }
+
+    fn route_of(method: &str, path: &str) -> (Section, &'static Route) {
+        match lookup(method, path) {
+            Lookup::Route(section, route) => (section, route),
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn version_prefix_is_stripped_once() {
+        let t = Target::parse("/v1.41/containers/json").unwrap();
+        assert_eq!(t.path(), "/containers/json");
+        assert_eq!(t.version(), Some("1.41"));
+        let t = Target::parse("/containers/json").unwrap();
+        assert_eq!(t.path(), "/containers/json");
+        assert_eq!(t.version(), None);
+        let t = Target::parse("/v1.41").unwrap();
+        assert_eq!(t.path(), "");
+    }
+
+    #[test]
+    fn second_version_prefix_is_refused() {
+        assert_eq!(
+            Target::parse("/v1.41/v1.41/info"),
+            Err(TargetError::SecondVersion)
+        );
+        assert_eq!(
+            Target::parse("/v1.41/v1/info"),
+            Err(TargetError::SecondVersion)
+        );
+    }
+
+    #[test]
+    fn malformed_versions_are_refused() {
+        for path in [
+            "/v1..41/info",
+            "/v./info",
+            "/v1./info",
+            "/v.1/info",
+            "/v1.1234567/info",
+        ] {
+            assert_eq!(Target::parse(path), Err(TargetError::BadVersion), "{path}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_is_decoded_once() {
+        let t = Target::parse("/v%31.41/%69nfo").unwrap();
+        assert_eq!(t.path(), "/info");
+        assert_eq!(t.version(), Some("1.41"));
+        assert!(matches!(
+            t.route(Method::Get),
+            Lookup::Route(Section::Info, _)
+        ));
+        // %2569 decodes to the literal text "%69", which is not "i".
+        let t = Target::parse("/%2569nfo").unwrap();
+        assert_eq!(t.path(), "/%69nfo");
+        assert_eq!(t.route(Method::Get), Lookup::Unknown);
+    }
+
+    #[test]
+    fn encoded_separators_are_refused() {
+        for path in [
+            "/containers%2F..%2Finfo",
+            "/containers%2fx/json",
+            "/containers/a%5Cb/json",
+        ] {
+            assert_eq!(
+                Target::parse(path),
+                Err(TargetError::EncodedSeparator),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn dot_and_empty_segments_are_refused() {
+        assert_eq!(
+            Target::parse("/containers/../info"),
+            Err(TargetError::DotSegment)
+        );
+        assert_eq!(Target::parse("/./info"), Err(TargetError::DotSegment));
+        assert_eq!(
+            Target::parse("/containers/%2e%2e/info"),
+            Err(TargetError::DotSegment)
+        );
+        assert_eq!(Target::parse("//info"), Err(TargetError::EmptySegment));
+        assert_eq!(Target::parse("/networks/"), Err(TargetError::EmptySegment));
+        assert_eq!(
+            Target::parse("/v1.41//info"),
+            Err(TargetError::EmptySegment)
+        );
+    }
+
+    #[test]
+    fn control_characters_and_backslashes_are_refused() {
+        for path in ["/info%00", "/in%0afo", "/containers/a\\b/json", "/info%7f"] {
+            assert_eq!(
+                Target::parse(path),
+                Err(TargetError::ForbiddenCharacter),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_percent_encoding_is_refused() {
+        for path in ["/info%", "/info%4", "/info%zz", "/info%ff"] {
+            assert_eq!(Target::parse(path), Err(TargetError::BadEncoding), "{path}");
+        }
+    }
+
+    #[test]
+    fn targets_that_are_not_paths_are_refused() {
+        assert_eq!(Target::parse("*"), Err(TargetError::NotOriginForm));
+        assert_eq!(Target::parse("info"), Err(TargetError::NotOriginForm));
+    }
+
+    #[test]
+    fn matching_is_anchored_per_segment() {
+        assert_eq!(lookup("GET", "/containersfoo/json"), Lookup::Unknown);
+        assert_eq!(lookup("GET", "/containers/json/extra"), Lookup::Unknown);
+        assert_eq!(lookup("GET", "/Containers/json"), Lookup::Unknown);
+        assert_eq!(lookup("GET", "/infox"), Lookup::Unknown);
+        assert_eq!(lookup("GET", "/"), Lookup::Unknown);
+        assert_eq!(lookup("GET", "/v1.41"), Lookup::Unknown);
+    }
+
+    #[test]
+    fn debug_and_libpod_are_recognised() {
+        assert_eq!(lookup("GET", "/debug/vars"), Lookup::Debug);
+        assert_eq!(lookup("GET", "/v1.41/debug/pprof/heap"), Lookup::Debug);
+        assert_eq!(lookup("GET", "/libpod/containers/json"), Lookup::Libpod);
+    }
+
+    #[test]
+    fn wrong_method_is_told_apart_from_unknown_path() {
+        assert_eq!(
+            lookup("DELETE", "/containers/c/json"),
+            Lookup::WrongMethod(Section::Containers)
+        );
+        // A container may be called "json": deleting it is a route.
+        assert!(matches!(
+            lookup("DELETE", "/containers/json"),
+            Lookup::Route(Section::Containers, _)
+        ));
+        assert_eq!(lookup("PATCH", "/info"), Lookup::WrongMethod(Section::Info));
+    }
+
+    #[test]
+    fn image_names_with_slashes_match_greedy_routes() {
+        let (s, r) = route_of("GET", "/images/reg.io/a/b:tag/json");
+        assert_eq!(
+            (s, r.method, r.access),
+            (Section::Images, Method::Get, Access::Read)
+        );
+        let (_, r) = route_of("DELETE", "/images/reg.io/a/b:tag");
+        assert_eq!(r.access, Access::Write);
+        let (_, r) = route_of("POST", "/images/reg.io/a/b/push");
+        assert_eq!(r.pattern, &[R, L("push")]);
+        // The list route wins over an image called "json", as in the engine.
+        let (_, r) = route_of("GET", "/images/json");
+        assert_eq!(r.pattern, &[L("json")]);
+        let (_, r) = route_of("GET", "/images/json/json");
+        assert_eq!(r.pattern, &[R, L("json")]);
+        assert!(matches!(
+            lookup("GET", "/distribution/a/b/c/json"),
+            Lookup::Route(Section::Distribution, _)
+        ));
+    }
+
+    #[test]
+    fn hijacking_routes_carry_their_upgrade() {
+        assert_eq!(
+            route_of("POST", "/containers/x/attach").1.upgrade,
+            Some(Upgrade::Tcp)
+        );
+        assert_eq!(
+            route_of("POST", "/exec/x/start").1.upgrade,
+            Some(Upgrade::Tcp)
+        );
+        let ws = route_of("GET", "/containers/x/attach/ws").1;
+        assert_eq!(
+            (ws.upgrade, ws.access),
+            (Some(Upgrade::WebSocket), Access::Write)
+        );
+        assert_eq!(route_of("POST", "/session").1.upgrade, Some(Upgrade::H2c));
+        assert_eq!(route_of("POST", "/grpc").1.upgrade, Some(Upgrade::H2c));
+        assert_eq!(route_of("GET", "/containers/x/logs").1.upgrade, None);
+    }
+
+    #[test]
+    fn forward_path_reencodes_only_what_was_decoded() {
+        let raw = "/v1.41/containers/json";
+        assert!(
+            matches!(Target::parse(raw).unwrap().forward_path(raw), Cow::Borrowed(p) if p == raw)
+        );
+        let raw = "/v1.41/%63ontainers/a%20b/json";
+        let t = Target::parse(raw).unwrap();
+        assert_eq!(t.forward_path(raw), "/v1.41/containers/a%20b/json");
+        let again = t.forward_path(raw).into_owned();
+        assert_eq!(Target::parse(&again).unwrap().path(), t.path());
+    }
+
+    #[test]
+    fn only_literals_follow_a_rest_segment() {
+        for (section, route) in all_routes() {
+            if let Some(at) = route.pattern.iter().position(|s| *s == Seg::Rest) {
+                assert!(
+                    route.pattern[at + 1..]
+                        .iter()
+                        .all(|s| matches!(s, Seg::Lit(_))),
+                    "{section:?} {:?}",
+                    route.pattern
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_is_reachable() {
+        // A route shadowed by an earlier one of the same method would be dead table data.
+        for (section, route) in all_routes() {
+            let mut path = format!("/{}", section.segment());
+            for seg in route.pattern {
+                path.push('/');
+                path.push_str(match seg {
+                    Seg::Lit(l) => l,
+                    Seg::Var => "someid",
+                    Seg::Rest => "reg.io/some/name",
+                });
+            }
+            assert_eq!(
+                lookup(method_name(route.method), &path),
+                Lookup::Route(section, route),
+                "{path}"
+            );
+        }
+    }
+
+    fn method_name(m: Method) -> &'static str {
+        match m {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other => "OPTIONS",
+        }
+    }
+}

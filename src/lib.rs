@@ -1,0 +1,26 @@
+//! dockgate: a Docker socket proxy that explains its decisions.
+//!
+//! Clients talk to dockgate as they would to the engine (`DOCKER_HOST=tcp://dockgate:2375`);
+//! dockgate forwards what the Tecnativa-compatible variables allow to the engine's unix socket and
+//! refuses the rest with a Docker-shaped error that names the variable to set.
+//!
+//! The walk of one request, module by module:
+//!
+//! - [`server`]: binds listeners, accepts connections, serves HTTP/1 with upgrades, and shuts
+//!   down gracefully.
+//! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
+//! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
+//! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
+//! - [`upstream`]: the pooled HTTP/1 client over the engine's unix socket.
+//! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
+//! - [`access`]: one log record per request.
+//! - [`config`]: environment and flags → a validated [`config::Config`].
+
+pub mod access;
+pub mod api;
+pub mod config;
+pub mod policy;
+pub mod proxy;
+pub mod server;
+pub mod tunnel;
+pub mod upstream;

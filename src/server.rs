@@ -1,0 +1,274 @@
+//! Listeners and connections: bind, accept, serve HTTP/1 with upgrades, and shut down gracefully.
+//!
+//! Binding is separate from serving so the caller can bind while privileged and serve after
+//! dropping privileges, and so tests can bind port 0.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::access::Peer;
+use crate::config::{Config, ListenAddr};
+use crate::proxy::Proxy;
+use crate::upstream::Upstream;
+
+/// How long a client may take to send a request head, which is also how long an idle keep-alive
+/// connection stays open. Nothing times out once a request is under way.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A bound listening socket, not yet serving.
+#[derive(Debug)]
+pub enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix {
+        listener: std::os::unix::net::UnixListener,
+        path: PathBuf,
+    },
+}
+
+impl Listener {
+    /// Binds one address. An all-interfaces IPv6 address falls back to IPv4 where the host has no
+    /// IPv6, with a warning, rather than failing to start.
+    pub fn bind(addr: &ListenAddr) -> io::Result<Listener> {
+        match addr {
+            ListenAddr::Tcp { addr, dual_stack } => match bind_tcp(*addr, *dual_stack) {
+                Err(e) if *dual_stack => {
+                    let v4 = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port());
+                    tracing::warn!("cannot listen on {addr} ({e}); listening on {v4} (IPv4 only)");
+                    bind_tcp(v4, false).map(Listener::Tcp)
+                }
+                bound => bound.map(Listener::Tcp),
+            },
+            ListenAddr::Unix(path) => bind_unix(path),
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    }
+
+    /// The address as it is bound, with the port the kernel chose for port 0.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(addr) => format!("tcp://{addr}"),
+                Err(_) => "tcp://?".into(),
+            },
+            Listener::Unix { path, .. } => format!("unix://{}", path.display()),
+        }
+    }
+}
+
+fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!dual_stack)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Binds a unix socket, replacing a stale socket file left by a crash, but never deleting a path
+/// that is not a socket or one that something still listens on.
+fn bind_unix(path: &Path) -> io::Result<Listener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket; it is left alone",
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process is listening there",
+                ))
+            }
+            Err(_) => std::fs::remove_file(path)?,
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(Listener::Unix {
+        listener,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Serves the listeners until `shutdown` completes, then stops accepting, lets open requests
+/// finish for the configured grace period, ends what is left, and returns.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    config: &Config,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let tasks = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let kill = CancellationToken::new();
+    let upstream = Upstream::new(&config.socket_path);
+    let proxy = Arc::new(Proxy::new(
+        config.policy,
+        upstream,
+        tasks.clone(),
+        kill.clone(),
+    ));
+    let conns = Connections {
+        proxy,
+        tasks: tasks.clone(),
+        stop: stop.clone(),
+        kill: kill.clone(),
+    };
+
+    let mut socket_files = vec![];
+    for listener in listeners {
+        let described = listener.describe();
+        match listener {
+            Listener::Tcp(std) => {
+                std.set_nonblocking(true)?;
+                tasks.spawn(conns.clone().accept_loop(TcpListener::from_std(std)?));
+            }
+            Listener::Unix {
+                listener: std,
+                path,
+            } => {
+                std.set_nonblocking(true)?;
+                tasks.spawn(conns.clone().accept_loop(UnixListener::from_std(std)?));
+                socket_files.push(path);
+            }
+        }
+        tracing::info!(
+            "listening on {described}, forwarding to {}",
+            config.socket_path.display()
+        );
+    }
+
+    shutdown.await;
+    tracing::info!(
+        "shutting down: no new connections; open requests have {:?} to finish",
+        config.shutdown_grace
+    );
+    stop.cancel();
+    tasks.close();
+    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "grace period over: closing {} open connections and streams",
+            tasks.len()
+        );
+        kill.cancel();
+        tasks.wait().await;
+    }
+    for path in socket_files {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A listener the accept loop can take connections from.
+trait Accept: Send + 'static {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_peer(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept_peer(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, addr) = self.accept().await?;
+        // Interactive exec and small API calls should not wait on Nagle.
+        stream.set_nodelay(true)?;
+        Ok((stream, Peer::Tcp(addr)))
+    }
+}
+
+impl Accept for UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept_peer(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, _) = self.accept().await?;
+        let cred = stream.peer_cred().ok();
+        let peer = Peer::Unix {
+            pid: cred.and_then(|c| c.pid()),
+            uid: cred.map(|c| c.uid()),
+        };
+        Ok((stream, peer))
+    }
+}
+
+/// What every connection task shares.
+#[derive(Clone)]
+struct Connections {
+    proxy: Arc<Proxy>,
+    tasks: TaskTracker,
+    /// Stop accepting; finish the requests under way.
+    stop: CancellationToken,
+    /// The grace period is over: end everything.
+    kill: CancellationToken,
+}
+
+impl Connections {
+    async fn accept_loop(self, listener: impl Accept) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                accepted = listener.accept_peer() => accepted,
+            };
+            match accepted {
+                Ok((io, peer)) => {
+                    self.tasks.spawn(self.clone().serve_connection(io, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    async fn serve_connection(
+        self,
+        io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        peer: Peer,
+    ) {
+        let proxy = self.proxy.clone();
+        let service = service_fn(move |req| proxy.clone().handle(peer, req));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            _ = self.stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    _ = self.kill.cancelled() => Ok(()),
+                }
+            }
+        };
+        if let Err(e) = ended {
+            if e.to_string().contains("HTTP2") {
+                tracing::warn!(client = %peer, "refused HTTP/2 prior knowledge: dockgate speaks HTTP/1.1");
+            } else {
+                tracing::debug!(client = %peer, "connection ended: {e}");
+            }
+        }
+    }
+}
