@@ -10,6 +10,15 @@ use std::time::Duration;
 
 use crate::api::Section;
 use crate::policy::{Flag, Flags, Policy};
+use crate::privilege::Ids;
+
+/// Who may use a unix socket dockgate listens on; `None` keeps the ids dockgate runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnixSocketAccess {
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub mode: u32,
+}
 
 /// Where the proxy listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +58,10 @@ pub struct Config {
     pub log_level: LogLevel,
     pub policy: Policy,
     pub shutdown_grace: Duration,
+    /// Who to become when started as root.
+    pub run_as: Ids,
+    /// Ownership and mode of unix sockets dockgate listens on.
+    pub unix_socket: UnixSocketAccess,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
 }
@@ -123,6 +136,31 @@ pub const VARIABLES: &[Variable] = &[
         kind: Kind::Value,
         default: "10s",
         help: "On SIGTERM/SIGINT, how long open requests and streams may finish (e.g. 10s, 500ms, 1m).",
+    },
+    Variable {
+        name: "RUN_AS",
+        kind: Kind::Value,
+        default: "65534:65534",
+        help: "Started as root, dockgate binds its listeners and then runs as this uid[:gid] with \
+               the Docker socket's group as its only other group. RUN_AS=0 keeps root.",
+    },
+    Variable {
+        name: "SOCKET_OWNER",
+        kind: Kind::Value,
+        default: "RUN_AS uid",
+        help: "Owner (numeric uid) of a unix socket dockgate listens on.",
+    },
+    Variable {
+        name: "SOCKET_GROUP",
+        kind: Kind::Value,
+        default: "RUN_AS gid",
+        help: "Group (numeric gid) of a unix socket dockgate listens on: give it to non-root clients.",
+    },
+    Variable {
+        name: "SOCKET_MODE",
+        kind: Kind::Value,
+        default: "0660",
+        help: "Permissions (octal) of a unix socket dockgate listens on.",
     },
     Variable {
         name: "POST",
@@ -334,7 +372,7 @@ fn parse_log_level(value: &str) -> Result<LogLevel, ConfigError> {
 }
 
 /// `10s`, `500ms`, `1m`, or a bare number of seconds.
-fn parse_duration(name: &str, value: &str) -> Result<Duration, ConfigError> {
+pub fn parse_duration(name: &str, value: &str) -> Result<Duration, ConfigError> {
     let digits_end = value
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(value.len());
@@ -432,6 +470,30 @@ impl Config {
             .transpose()?
             .unwrap_or(Duration::from_secs(10));
 
+        let run_as = get("RUN_AS").map(parse_ids).transpose()?.unwrap_or(Ids {
+            uid: 65534,
+            gid: 65534,
+        });
+        let number = |name: &str| -> Result<Option<u32>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.parse().map_err(|_| ConfigError {
+                        variable: name.into(),
+                        value: v.into(),
+                        expected: "a numeric id".into(),
+                    })
+                })
+                .transpose()
+        };
+        let unix_socket = UnixSocketAccess {
+            owner: number("SOCKET_OWNER")?,
+            group: number("SOCKET_GROUP")?,
+            mode: get("SOCKET_MODE")
+                .map(parse_mode)
+                .transpose()?
+                .unwrap_or(0o660),
+        };
+
         let mut warnings = vec![];
         for (name, value) in env {
             if name.starts_with("LIBPOD_") {
@@ -458,9 +520,43 @@ impl Config {
             log_level,
             policy: Policy::new(granted),
             shutdown_grace,
+            run_as,
+            unix_socket,
             warnings,
         })
     }
+}
+
+/// `uid[:gid]`, numbers only: the image has no `/etc/passwd` to look names up in.
+fn parse_ids(value: &str) -> Result<Ids, ConfigError> {
+    let error = || ConfigError {
+        variable: "RUN_AS".into(),
+        value: value.into(),
+        expected: "a numeric uid[:gid], e.g. 65534:65534 (0 keeps root)".into(),
+    };
+    let (uid, gid) = match value.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid)),
+        None => (value, None),
+    };
+    let uid: u32 = uid.parse().map_err(|_| error())?;
+    let gid: u32 = gid
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| error())?
+        .unwrap_or(uid);
+    Ok(Ids { uid, gid })
+}
+
+fn parse_mode(value: &str) -> Result<u32, ConfigError> {
+    let digits = value.strip_prefix("0o").unwrap_or(value);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777 && !digits.is_empty())
+        .ok_or_else(|| ConfigError {
+            variable: "SOCKET_MODE".into(),
+            value: value.into(),
+            expected: "octal permissions such as 0660".into(),
+        })
 }
 
 fn socket_path(source: &str, value: &str) -> Result<PathBuf, ConfigError> {
@@ -765,6 +861,81 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.starts_with("LIBPOD_CONTAINERS=1 has no effect")));
+    }
+
+    #[test]
+    fn run_as_takes_numeric_ids() {
+        assert_eq!(
+            config(&[]).unwrap().run_as,
+            Ids {
+                uid: 65534,
+                gid: 65534
+            }
+        );
+        assert_eq!(
+            config(&[("RUN_AS", "1000")]).unwrap().run_as,
+            Ids {
+                uid: 1000,
+                gid: 1000
+            }
+        );
+        assert_eq!(
+            config(&[("RUN_AS", "1000:50")]).unwrap().run_as,
+            Ids { uid: 1000, gid: 50 }
+        );
+        assert_eq!(
+            config(&[("RUN_AS", "0")]).unwrap().run_as,
+            Ids { uid: 0, gid: 0 }
+        );
+        for bad in ["nobody", "1000:", ":5", "-1", ""] {
+            assert_eq!(
+                config(&[("RUN_AS", bad)]).unwrap_err().variable,
+                "RUN_AS",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unix_socket_access_is_validated() {
+        let c = config(&[
+            ("SOCKET_OWNER", "1000"),
+            ("SOCKET_GROUP", "4242"),
+            ("SOCKET_MODE", "0600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.unix_socket,
+            UnixSocketAccess {
+                owner: Some(1000),
+                group: Some(4242),
+                mode: 0o600
+            }
+        );
+        assert_eq!(
+            config(&[]).unwrap().unix_socket,
+            UnixSocketAccess {
+                owner: None,
+                group: None,
+                mode: 0o660
+            }
+        );
+        assert_eq!(
+            config(&[("SOCKET_MODE", "660")]).unwrap().unix_socket.mode,
+            0o660
+        );
+        assert_eq!(
+            config(&[("SOCKET_MODE", "0999")]).unwrap_err().variable,
+            "SOCKET_MODE"
+        );
+        assert_eq!(
+            config(&[("SOCKET_MODE", "01777")]).unwrap_err().variable,
+            "SOCKET_MODE"
+        );
+        assert_eq!(
+            config(&[("SOCKET_GROUP", "docker")]).unwrap_err().variable,
+            "SOCKET_GROUP"
+        );
     }
 
     #[test]

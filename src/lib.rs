@@ -15,11 +15,22 @@
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request.
 //! - [`config`]: environment and flags → a validated [`config::Config`].
+//!
+//! Around it, for running without root:
+//!
+//! - [`privilege`]: the Docker socket's ownership, dropping to an unprivileged user, and the
+//!   one-line explanation when a process cannot reach the socket.
+//! - [`exec`]: `dockgate exec`, the entrypoint helper that runs a command as a user with the
+//!   socket's group.
+//! - [`health`]: `dockgate healthcheck`, for images with no shell.
 
 pub mod access;
 pub mod api;
 pub mod config;
+pub mod exec;
+pub mod health;
 pub mod policy;
+pub mod privilege;
 pub mod proxy;
 pub mod server;
 pub mod tunnel;

@@ -1,11 +1,15 @@
-//! The `dockgate` command: parse once, set up logging, bind, serve; errors become one line.
+//! The `dockgate` command: parse once, set up logging, bind, drop privileges, serve; errors
+//! become one line and an exit code.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
-use dockgate::config::{Config, LogLevel, Overrides};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::privilege::{self, Plan, SocketOwnership};
 use dockgate::server::{self, Listener};
 
 /// A Docker socket proxy that explains its decisions.
@@ -15,12 +19,43 @@ use dockgate::server::{self, Listener};
 #[derive(Parser, Debug)]
 #[command(name = "dockgate", version)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Where to listen (repeatable): tcp://HOST:PORT or unix:///path. Overrides LISTEN.
     #[arg(long, value_name = "ADDR")]
     listen: Vec<String>,
     /// The Docker engine's socket. Overrides SOCKET_PATH.
     #[arg(long, value_name = "PATH")]
     socket_path: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run CMD as a user with the Docker socket's group added: an entrypoint helper that replaces
+    /// groupadd/usermod/su scripts. Start it as root; CMD replaces it (same PID, TTY, signals).
+    /// Exit status: CMD's own, or 125 when dockgate itself fails.
+    Exec {
+        /// The user to become: UID[:GID], or NAME[:GROUP] when /etc/passwd has it.
+        #[arg(long, value_name = "UID[:GID]")]
+        user: String,
+        /// The Docker socket [default: a unix DOCKER_HOST, else /var/run/docker.sock].
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// How long to wait for the socket to appear (e.g. 30s).
+        #[arg(long, value_name = "DURATION", default_value = "0s")]
+        wait: String,
+        /// The command and its arguments, after `--`.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<OsString>,
+    },
+    /// Exit 0 when the proxy (first LISTEN address) and the engine behind it answer /_ping; for
+    /// HEALTHCHECK in an image with no shell or curl.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +72,15 @@ fn main() -> ExitCode {
             )
         })
         .collect();
+    if let Some(Command::Exec {
+        user,
+        socket,
+        wait,
+        command,
+    }) = &cli.command
+    {
+        return exec(user, socket.clone(), wait, command, &env);
+    }
     let overrides = Overrides {
         listen: cli.listen,
         socket_path: cli.socket_path,
@@ -48,40 +92,120 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_level);
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-
-    let mut listeners = vec![];
-    for addr in &config.listen {
-        match Listener::bind(addr) {
-            Ok(listener) => listeners.push(listener),
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::FAILURE;
+    if let Some(Command::Healthcheck) = cli.command {
+        return match dockgate::health::check(&config) {
+            Ok(summary) => {
+                println!("healthy: {summary}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(why) => {
+                eprintln!("unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        };
     }
-
-    // The runtime is built only after binding, so privileged set-up happens on one thread.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(server::serve(listeners, &config, shutdown_signal())) {
+    init_logging(config.log_level);
+    match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Start-up in the order privilege dropping needs: learn the socket's group, bind (ports below
+/// 1024 and socket ownership need root), drop, verify, and only then start the runtime's threads.
+fn run(config: &Config) -> Result<(), String> {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let socket = SocketOwnership::of(&config.socket_path).map_err(|e| e.to_string());
+    let euid = nix::unistd::geteuid().as_raw();
+    let plan = privilege::plan(euid, config.run_as, &config.socket_path, socket)
+        .map_err(|e| e.to_string())?;
+    let becomes = match &plan {
+        Plan::Drop { ids, .. } => Some(*ids),
+        Plan::Keep | Plan::StayRoot => None,
+    };
+    let access = UnixSocketAccess {
+        owner: config.unix_socket.owner.or(becomes.map(|ids| ids.uid)),
+        group: config.unix_socket.group.or(becomes.map(|ids| ids.gid)),
+        mode: config.unix_socket.mode,
+    };
+    let listeners = config
+        .listen
+        .iter()
+        .map(|addr| Listener::bind(addr, &access))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+
+    match &plan {
+        Plan::Drop { ids, groups } => {
+            privilege::drop_to(*ids, groups).map_err(|e| format!("cannot drop privileges: {e}"))?;
+            tracing::info!("running as {ids} with groups {groups:?} and no capabilities");
+        }
+        Plan::StayRoot => tracing::warn!("running as root because RUN_AS=0"),
+        Plan::Keep => {}
+    }
+    check_engine_access(config);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime
+        .block_on(server::serve(listeners, config, shutdown_signal()))
+        .map_err(|e| e.to_string())
+}
+
+/// Says at start-up, in one line, when the engine's socket cannot be used; keeps serving either
+/// way, since the engine may come back and requests say the same thing meanwhile.
+fn check_engine_access(config: &Config) {
+    let path = &config.socket_path;
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let (uid, groups) = privilege::current_ids();
+            let why = SocketOwnership::of(path)
+                .ok()
+                .and_then(|o| privilege::explain_denied(path, o, uid, &groups))
+                .unwrap_or_else(|| {
+                    format!(
+                        "cannot connect to the Docker socket {}: {e}",
+                        path.display()
+                    )
+                });
+            tracing::error!("{why}");
+        }
+        Err(e) => tracing::warn!(
+            "the Docker socket {} is not reachable yet ({e}); requests get 503 until it is",
+            path.display()
+        ),
+    }
+}
+
+fn exec(
+    user: &str,
+    socket: Option<PathBuf>,
+    wait: &str,
+    command: &[OsString],
+    env: &BTreeMap<String, String>,
+) -> ExitCode {
+    let failed = |message: String| {
+        eprintln!("dockgate exec: {message}");
+        ExitCode::from(dockgate::exec::EXIT_OWN_ERROR)
+    };
+    let spec = match dockgate::exec::UserSpec::parse(user) {
+        Ok(spec) => spec,
+        Err(e) => return failed(e),
+    };
+    let wait = match dockgate::config::parse_duration("--wait", wait) {
+        Ok(wait) => wait,
+        Err(e) => return failed(e.to_string()),
+    };
+    let socket = dockgate::exec::socket_path(socket, env.get("DOCKER_HOST").map(String::as_str));
+    failed(dockgate::exec::run(&spec, &socket, wait, command))
 }
 
 fn init_logging(level: LogLevel) {

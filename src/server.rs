@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::Peer;
-use crate::config::{Config, ListenAddr};
+use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::proxy::Proxy;
 use crate::upstream::Upstream;
 
@@ -41,8 +41,8 @@ pub enum Listener {
 
 impl Listener {
     /// Binds one address. An all-interfaces IPv6 address falls back to IPv4 where the host has no
-    /// IPv6, with a warning, rather than failing to start.
-    pub fn bind(addr: &ListenAddr) -> io::Result<Listener> {
+    /// IPv6, with a warning, rather than failing to start. A unix socket gets `access`.
+    pub fn bind(addr: &ListenAddr, access: &UnixSocketAccess) -> io::Result<Listener> {
         match addr {
             ListenAddr::Tcp { addr, dual_stack } => match bind_tcp(*addr, *dual_stack) {
                 Err(e) if *dual_stack => {
@@ -52,7 +52,7 @@ impl Listener {
                 }
                 bound => bound.map(Listener::Tcp),
             },
-            ListenAddr::Unix(path) => bind_unix(path),
+            ListenAddr::Unix(path) => bind_unix(path, access),
         }
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
     }
@@ -82,7 +82,10 @@ fn bind_tcp(addr: SocketAddr, dual_stack: bool) -> io::Result<std::net::TcpListe
 
 /// Binds a unix socket, replacing a stale socket file left by a crash, but never deleting a path
 /// that is not a socket or one that something still listens on.
-fn bind_unix(path: &Path) -> io::Result<Listener> {
+fn bind_unix(path: &Path, access: &UnixSocketAccess) -> io::Result<Listener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
@@ -101,7 +104,9 @@ fn bind_unix(path: &Path) -> io::Result<Listener> {
         }
     }
     let listener = std::os::unix::net::UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    // Until these two calls the umask decides; with the usual 022 only the owner can connect.
+    std::os::unix::fs::chown(path, access.owner, access.group)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))?;
     Ok(Listener::Unix {
         listener,
         path: path.to_path_buf(),

@@ -14,6 +14,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::UnixStream;
 
+use crate::privilege::{self, SocketOwnership};
+
 /// Idle connections kept per engine: enough for a busy dashboard's parallel calls, few enough
 /// that the engine never sees a pile of forgotten sockets.
 const MAX_IDLE: usize = 32;
@@ -44,8 +46,13 @@ impl tower_service::Service<Uri> for UnixConnector {
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// The socket is missing, refuses, or may not be opened: the engine is not reachable at all.
-    #[error("cannot reach the Docker engine at {path}: {source}")]
-    Unreachable { path: PathBuf, source: io::Error },
+    /// `hint` explains a permission problem.
+    #[error("cannot reach the Docker engine at {path}: {source}{hint}")]
+    Unreachable {
+        path: PathBuf,
+        source: io::Error,
+        hint: String,
+    },
     /// The engine was reached but the exchange failed.
     #[error("the Docker engine at {path} failed to answer: {source}")]
     Failed {
@@ -93,9 +100,14 @@ impl Upstream {
                     .and_then(|e| e.downcast_ref::<io::Error>())
                     .map(|e| io::Error::new(e.kind(), e.to_string()))
                     .unwrap_or_else(|| io::Error::other(source.to_string()));
+                let hint = match io.kind() {
+                    io::ErrorKind::PermissionDenied => permission_hint(&self.path),
+                    _ => String::new(),
+                };
                 UpstreamError::Unreachable {
                     path: self.path.to_path_buf(),
                     source: io,
+                    hint,
                 }
             } else {
                 UpstreamError::Failed {
@@ -104,5 +116,17 @@ impl Upstream {
                 }
             }
         })
+    }
+}
+
+/// `; <why and how to fix>` when the socket's permissions keep this process out.
+fn permission_hint(path: &Path) -> String {
+    let Ok(ownership) = SocketOwnership::of(path) else {
+        return String::new();
+    };
+    let (uid, groups) = privilege::current_ids();
+    match privilege::explain_denied(path, ownership, uid, &groups) {
+        Some(why) => format!("; {why}"),
+        None => String::new(),
     }
 }
