@@ -21,18 +21,29 @@ impl Proxy {
     /// Starts a proxy configured by `env` exactly as the binary would read it (LISTEN is ignored:
     /// the harness binds 127.0.0.1:0).
     pub fn start(env: &[(&str, &str)]) -> Proxy {
-        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let config = Config::from_env(&env, &Overrides::default()).expect("a valid test configuration");
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config =
+            Config::from_env(&env, &Overrides::default()).expect("a valid test configuration");
         let std = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = std.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             runtime.block_on(serve(vec![Listener::Tcp(std)], &config, async {
                 let _ = stopped.await;
             }))
         });
-        Proxy { addr, stop: Some(stop), thread: Some(thread) }
+        Proxy {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
@@ -70,12 +81,17 @@ impl Drop for Proxy {
 /// The real engine, when the test script has one running. In CI (`CI=true`) a missing engine is a
 /// failure; elsewhere the caller skips, saying so loudly.
 pub fn real_engine() -> Option<PathBuf> {
-    let socket = PathBuf::from(std::env::var("DOCKGATE_TEST_SOCKET").unwrap_or("/var/run/docker.sock".into()));
+    let socket = PathBuf::from(
+        std::env::var("DOCKGATE_TEST_SOCKET").unwrap_or("/var/run/docker.sock".into()),
+    );
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return Some(socket);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("no Docker engine at {}: real-engine tests are required in CI", socket.display());
+        panic!(
+            "no Docker engine at {}: real-engine tests are required in CI",
+            socket.display()
+        );
     }
     eprintln!(
         "\n*** SKIPPED: no Docker engine at {}; run scripts/test to start one ***\n",
