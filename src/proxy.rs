@@ -92,8 +92,10 @@ impl Proxy {
                     hint,
                 } = refused;
                 record.refused(Outcome::Refused, status.as_u16(), &message, &hint);
-                let close = status == StatusCode::BAD_REQUEST;
-                Ok(error_response(status, &message, head, close))
+                // A client still uploading (a build context, an image) reads our answer only if
+                // its upload is taken first; past the bound the connection closes instead.
+                let drained = status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
+                Ok(error_response(status, &message, head, !drained))
             }
         }
     }
@@ -200,6 +202,23 @@ impl Proxy {
         }
         response.map(|body| Either::Left(LoggedBody::new(body, record, status.as_u16())))
     }
+}
+
+/// How much of a refused request's body is read and discarded so the client sees the refusal.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads and discards a refused request's body; false when it was cut short.
+async fn drain(mut body: Incoming) -> bool {
+    use http_body_util::BodyExt;
+    let mut read = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+        if read > DRAIN_LIMIT {
+            return false;
+        }
+    }
+    true
 }
 
 /// Requests whose length two parsers could read differently are refused before anything else.
