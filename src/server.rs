@@ -277,3 +277,66 @@ impl Connections {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access() -> UnixSocketAccess {
+        UnixSocketAccess {
+            owner: None,
+            group: None,
+            mode: 0o600,
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dockgate-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("docker.sock")
+    }
+
+    #[test]
+    fn stale_socket_left_by_a_crash_is_replaced() {
+        let path = scratch("stale");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let listener = Listener::bind(&ListenAddr::Unix(path.clone()), &access()).unwrap();
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+        drop(listener);
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_socket_is_never_deleted() {
+        let path = scratch("file");
+        std::fs::write(&path, "precious").unwrap();
+        let error = Listener::bind(&ListenAddr::Unix(path.clone()), &access()).unwrap_err();
+        assert!(error.to_string().contains("is not a socket"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_socket_something_listens_on_is_left_alone() {
+        let path = scratch("live");
+        let _live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let error = Listener::bind(&ListenAddr::Unix(path.clone()), &access()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("another process is listening there"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unix_socket_gets_the_configured_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = scratch("mode");
+        let _listener = Listener::bind(&ListenAddr::Unix(path.clone()), &access()).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
