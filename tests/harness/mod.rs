@@ -1,6 +1,8 @@
 //! Shared test harness: an in-process dockgate on port 0, and what the real-engine tests need.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod docker;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
