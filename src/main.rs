@@ -154,8 +154,12 @@ fn run(config: &Config) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let shutdown = {
+        let _runtime = runtime.enter();
+        shutdown_signal().map_err(|e| format!("cannot handle SIGTERM and SIGINT: {e}"))?
+    };
     runtime
-        .block_on(server::serve(listeners, config, shutdown_signal()))
+        .block_on(server::serve(listeners, config, shutdown))
         .map_err(|e| e.to_string())
 }
 
@@ -223,13 +227,17 @@ fn init_logging(level: LogLevel) {
         .init();
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// A future that resolves on SIGTERM or SIGINT.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    // Installed now, not when the future is first polled: serve() says it is listening before
+    // it waits on this, and a SIGTERM sent on reading that must not find the default action.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

@@ -271,3 +271,20 @@ fn refused_upload_reads_the_refusal_not_a_broken_pipe() {
     assert!(answer.ends_with("set INFO=1\"}"), "{answer}");
     assert_eq!(proxy.terminate(), Some(0));
 }
+
+/// Found by `sigterm_exits_zero` failing under load: the signal handlers were installed only
+/// after "listening on" was logged, so a SIGTERM sent on seeing that line killed the process
+/// (no exit status) instead of shutting it down. Several proxies at once make the gap likely.
+#[test]
+fn sigterm_right_after_listening_exits_zero() {
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    let proxy = start(&[("SOCKET_PATH", "/nonexistent/docker.sock")]);
+                    assert_eq!(proxy.terminate(), Some(0));
+                }
+            });
+        }
+    });
+}
