@@ -2,11 +2,15 @@
 
 scripts/test runs this with DOCKGATE_BIN set to the built binary and docker-py installed.
 """
+import io
 import os
 import signal
 import socket
 import subprocess
+import tarfile
+import tempfile
 import time
+import urllib.request
 import uuid
 
 import docker
@@ -29,23 +33,37 @@ class Dockgate:
         self.port = free_port()
         full_env = {"PATH": os.environ["PATH"], "SOCKET_PATH": ENGINE,
                     "LISTEN": f"tcp://127.0.0.1:{self.port}", "RUN_AS": "0", **env}
+        # A file, not a pipe: a pipe nobody reads would stall the proxy once its log fills it.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen([os.environ["DOCKGATE_BIN"]], env=full_env,
-                                        stderr=subprocess.PIPE, text=True)
+                                        stderr=self.log, text=True)
+        # Bounded only so a broken start fails instead of hanging.
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert self.process.poll() is None, self.process.stderr.read()
-                assert time.monotonic() < deadline, "dockgate did not start"
-                time.sleep(0.05)
+        while not self.answers():
+            assert self.process.poll() is None, f"dockgate exited: {self.read_log()}"
+            assert time.monotonic() < deadline, f"dockgate did not answer: {self.read_log()}"
+            time.sleep(0.05)
         self.client = docker.DockerClient(base_url=f"tcp://127.0.0.1:{self.port}", version="auto")
+
+    def answers(self):
+        # Straight to loopback, whatever proxy the environment names.
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with direct.open(f"http://127.0.0.1:{self.port}/_ping", timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def read_log(self):
+        self.log.seek(0)
+        return self.log.read()
 
     def stop(self):
         self.client.close()
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
+        code = self.process.wait(timeout=30)
+        self.log.close()
+        return code
 
 
 @pytest.fixture
@@ -65,10 +83,19 @@ def container(engine):
     c.remove(force=True)
 
 
+def test_version_is_negotiated_down_to_the_engines(engine):
+    proxy = Dockgate()
+    try:
+        engine_version = engine.version()["ApiVersion"]
+        assert proxy.client.version()["ApiVersion"] == engine_version
+        assert proxy.client.api.api_version == engine_version
+    finally:
+        assert proxy.stop() == 0
+
+
 def test_read_only_containers_config_lists_inspects_and_streams_logs(container):
     proxy = Dockgate(CONTAINERS="1")
     try:
-        assert proxy.client.version()["ApiVersion"]
         names = [c.name for c in proxy.client.containers.list()]
         assert container.name in names
         seen = proxy.client.containers.get(container.name)
@@ -114,5 +141,25 @@ def test_exec_needs_exec_variable(container):
             proxy.client.containers.get(container.name).exec_run("true")
         assert "dockgate: POST /containers/" in str(refused.value.explanation)
         assert "set EXEC=1" in str(refused.value.explanation)
+    finally:
+        assert proxy.stop() == 0
+
+
+def test_refused_upload_raises_dockgates_message(container):
+    """docker-py sends a whole body before it reads the answer: the refusal still reaches it."""
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w") as tar:
+        data = os.urandom(4 << 20)
+        info = tarfile.TarInfo("big.bin")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    proxy = Dockgate(CONTAINERS="1")
+    try:
+        seen = proxy.client.containers.get(container.name)
+        with pytest.raises(docker.errors.APIError) as refused:
+            seen.put_archive("/", payload.getvalue())
+        assert refused.value.status_code == 403
+        assert (f"dockgate: PUT /containers/{container.id}/archive is not allowed; "
+                "set POST=1 and ALLOW_ARCHIVE=1") in str(refused.value.explanation)
     finally:
         assert proxy.stop() == 0
