@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod docker;
+pub mod fake_engine;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
