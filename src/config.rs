@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::Section;
+use crate::inspect::paths::Prefix;
+use crate::inspect::{normalise_cap, BodyPolicy};
 use crate::policy::{Flag, Flags, Policy};
 use crate::privilege::Ids;
 
@@ -62,6 +64,8 @@ pub struct Config {
     pub run_as: Ids,
     /// Ownership and mode of unix sockets dockgate listens on.
     pub unix_socket: UnixSocketAccess,
+    /// What request bodies may ask for.
+    pub body: BodyPolicy,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
 }
@@ -89,6 +93,8 @@ pub struct Overrides {
 pub enum Kind {
     Flag(Flag),
     DisableIpv6,
+    /// A boolean of the request-body policy.
+    Switch,
     Value,
 }
 
@@ -209,6 +215,56 @@ pub const VARIABLES: &[Variable] = &[
         kind: Kind::Flag(Flag::AllowExport),
         default: "0",
         help: "With CONTAINERS: export a container's whole filesystem.",
+    },
+    Variable {
+        name: "ALLOW_PRIVILEGED",
+        kind: Kind::Switch,
+        default: "0",
+        help: "Allow privileged containers and exec, and installing plugins (all root on the host).",
+    },
+    Variable {
+        name: "ALLOW_HOST_NAMESPACES",
+        kind: Kind::Switch,
+        default: "0",
+        help: "Allow the host's pid, ipc, uts, user, cgroup or network namespace (--pid=host ...).",
+    },
+    Variable {
+        name: "ALLOW_CAPS",
+        kind: Kind::Value,
+        default: "",
+        help: "Capabilities containers may add, e.g. NET_ADMIN,SYS_TIME (ALL for any).",
+    },
+    Variable {
+        name: "ALLOW_DEVICES",
+        kind: Kind::Switch,
+        default: "0",
+        help: "Allow host devices, device cgroup rules and device requests (GPUs).",
+    },
+    Variable {
+        name: "ALLOW_BIND_MOUNTS",
+        kind: Kind::Value,
+        default: "",
+        help: "Host path prefixes containers may mount, e.g. /srv/data,/var/log:ro (:ro = read-only \
+               only). Also needed for VolumesFrom.",
+    },
+    Variable {
+        name: "ALLOW_SECURITY_OPTS",
+        kind: Kind::Switch,
+        default: "0",
+        help: "Allow weakening confinement: security options other than no-new-privileges, \
+               explicit masked/read-only paths, cgroup parent, sysctls, runtimes, annotations.",
+    },
+    Variable {
+        name: "ALLOW_REMOTE_FETCH",
+        kind: Kind::Switch,
+        default: "0",
+        help: "Allow builds from a remote URL and image imports from a URL (the engine fetches it).",
+    },
+    Variable {
+        name: "MAX_BODY",
+        kind: Kind::Value,
+        default: "1MiB",
+        help: "The largest request body dockgate reads to inspect (container create and the like).",
     },
     Variable {
         name: "ALLOW_LOGS",
@@ -433,13 +489,33 @@ impl Config {
             }
         }
         let mut disable_ipv6 = false;
+        let mut body = BodyPolicy::default();
         for v in VARIABLES {
             let Some(value) = get(v.name) else { continue };
             match v.kind {
                 Kind::Flag(flag) => granted.set(flag, parse_bool(v.name, value)?),
                 Kind::DisableIpv6 => disable_ipv6 = parse_bool(v.name, value)?,
+                Kind::Switch => {
+                    let on = parse_bool(v.name, value)?;
+                    match v.name {
+                        "ALLOW_PRIVILEGED" => body.privileged = on,
+                        "ALLOW_HOST_NAMESPACES" => body.host_namespaces = on,
+                        "ALLOW_DEVICES" => body.devices = on,
+                        "ALLOW_SECURITY_OPTS" => body.security_opts = on,
+                        _ => body.remote_fetch = on,
+                    }
+                }
                 Kind::Value => {}
             }
+        }
+        if let Some(value) = get("ALLOW_CAPS") {
+            body.caps = parse_caps(value)?;
+        }
+        if let Some(value) = get("ALLOW_BIND_MOUNTS") {
+            body.bind_mounts = parse_prefixes(value)?;
+        }
+        if let Some(value) = get("MAX_BODY") {
+            body.max_body = parse_size(value)?;
         }
 
         let listen = if overrides.listen.is_empty() {
@@ -522,9 +598,71 @@ impl Config {
             shutdown_grace,
             run_as,
             unix_socket,
+            body,
             warnings,
         })
     }
+}
+
+fn parse_caps(value: &str) -> Result<Vec<String>, ConfigError> {
+    let caps: Vec<String> = value
+        .split(',')
+        .map(normalise_cap)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let valid = |c: &String| {
+        c.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if caps.iter().all(valid) {
+        Ok(caps)
+    } else {
+        Err(ConfigError {
+            variable: "ALLOW_CAPS".into(),
+            value: value.into(),
+            expected: "capability names separated by commas, e.g. NET_ADMIN,SYS_TIME, or ALL"
+                .into(),
+        })
+    }
+}
+
+fn parse_prefixes(value: &str) -> Result<Vec<Prefix>, ConfigError> {
+    let entries = value.split(',').map(str::trim).filter(|e| !e.is_empty());
+    entries
+        .map(|entry| {
+            Prefix::parse(entry).ok_or_else(|| ConfigError {
+                variable: "ALLOW_BIND_MOUNTS".into(),
+                value: value.into(),
+                expected: "absolute host paths separated by commas, each optionally :ro, e.g. /srv/data,/var/log:ro"
+                    .into(),
+            })
+        })
+        .collect()
+}
+
+/// `1MiB`, `512KiB`, `2M`, or bytes.
+fn parse_size(value: &str) -> Result<usize, ConfigError> {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits_end);
+    let scale = match unit {
+        "" | "B" => Some(1),
+        "K" | "KiB" | "KB" => Some(1 << 10),
+        "M" | "MiB" | "MB" => Some(1 << 20),
+        _ => None,
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .zip(scale)
+        .and_then(|(n, s)| n.checked_mul(s))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError {
+            variable: "MAX_BODY".into(),
+            value: value.into(),
+            expected: "a size such as 1MiB, 512KiB or 65536".into(),
+        })
 }
 
 /// `uid[:gid]`, numbers only: the image has no `/etc/passwd` to look names up in.
@@ -935,6 +1073,40 @@ mod tests {
         assert_eq!(
             config(&[("SOCKET_GROUP", "docker")]).unwrap_err().variable,
             "SOCKET_GROUP"
+        );
+    }
+
+    #[test]
+    fn body_policy_variables_are_read_and_validated() {
+        let c = config(&[
+            ("ALLOW_PRIVILEGED", "1"),
+            ("ALLOW_CAPS", "net_admin, CAP_SYS_TIME"),
+            ("ALLOW_BIND_MOUNTS", "/srv/data,/var/log:ro"),
+            ("MAX_BODY", "512KiB"),
+        ])
+        .unwrap();
+        assert!(c.body.privileged && !c.body.devices);
+        assert_eq!(c.body.caps, ["NET_ADMIN", "SYS_TIME"]);
+        assert_eq!(c.body.bind_mounts.len(), 2);
+        assert_eq!(c.body.max_body, 512 << 10);
+        assert_eq!(config(&[]).unwrap().body, BodyPolicy::default());
+        assert_eq!(
+            config(&[("ALLOW_BIND_MOUNTS", "srv")])
+                .unwrap_err()
+                .variable,
+            "ALLOW_BIND_MOUNTS"
+        );
+        assert_eq!(
+            config(&[("ALLOW_CAPS", "NET ADMIN")]).unwrap_err().variable,
+            "ALLOW_CAPS"
+        );
+        assert_eq!(
+            config(&[("MAX_BODY", "1GB")]).unwrap_err().variable,
+            "MAX_BODY"
+        );
+        assert_eq!(
+            config(&[("ALLOW_DEVICES", "sure")]).unwrap_err().variable,
+            "ALLOW_DEVICES"
         );
     }
 

@@ -29,6 +29,7 @@ pub mod api;
 pub mod config;
 pub mod exec;
 pub mod health;
+pub mod inspect;
 pub mod policy;
 pub mod privilege;
 pub mod proxy;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{Either, Full};
+use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::uri::PathAndQuery;
@@ -16,15 +16,17 @@ use tokio_util::task::TaskTracker;
 
 use crate::access::{LoggedBody, Outcome, Peer, Record};
 use crate::api::{Method, Target};
+use crate::inspect::{self, BodyPolicy, BodyRefusal, Inspection};
 use crate::policy::Policy;
 use crate::tunnel;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{RequestBody, Upstream, UpstreamError};
 
 pub type ResponseBody = Either<LoggedBody<Incoming>, Full<Bytes>>;
 
 /// The shared state every connection's requests go through.
 pub struct Proxy {
     policy: Policy,
+    body: BodyPolicy,
     upstream: Upstream,
     /// Upgraded connections outlive their request; they are tracked for shutdown.
     tunnels: TaskTracker,
@@ -54,17 +56,21 @@ impl Refused {
 struct Checked {
     rewritten: Option<PathAndQuery>,
     upgrade: bool,
+    /// The route's body must be read and judged before it goes on.
+    inspect_body: Option<Inspection>,
 }
 
 impl Proxy {
     pub fn new(
         policy: Policy,
+        body: BodyPolicy,
         upstream: Upstream,
         tunnels: TaskTracker,
         kill: CancellationToken,
     ) -> Proxy {
         Proxy {
             policy,
+            body,
             upstream,
             tunnels,
             kill,
@@ -83,21 +89,33 @@ impl Proxy {
             start: Instant::now(),
         };
         let head = req.method() == hyper::Method::HEAD;
-        match self.check(&req) {
-            Ok(checked) => Ok(self.forward(req, checked, record).await),
+        let refuse = |refused: Refused, close: bool| {
+            let Refused {
+                status,
+                message,
+                hint,
+            } = refused;
+            record.refused(Outcome::Refused, status.as_u16(), &message, &hint);
+            error_response(status, &message, head, close)
+        };
+        let checked = match self.check(&req) {
+            Ok(checked) => checked,
             Err(refused) => {
-                let Refused {
-                    status,
-                    message,
-                    hint,
-                } = refused;
-                record.refused(Outcome::Refused, status.as_u16(), &message, &hint);
                 // A client still uploading (a build context, an image) reads our answer only if
                 // its upload is taken first; past the bound the connection closes instead.
-                let drained = status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
-                Ok(error_response(status, &message, head, !drained))
+                let drained =
+                    refused.status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
+                return Ok(refuse(refused, !drained));
             }
-        }
+        };
+        let req = match checked.inspect_body {
+            None => req.map(Either::Left),
+            Some(inspection) => match self.read_and_judge(req, inspection).await {
+                Ok(req) => req,
+                Err((refused, close)) => return Ok(refuse(refused, close)),
+            },
+        };
+        Ok(self.forward(req, checked, record).await)
     }
 
     fn check(&self, req: &Request<Incoming>) -> Result<Checked, Refused> {
@@ -121,15 +139,24 @@ impl Proxy {
                 ))
             })?),
         };
-        if let Err(refusal) = self
+        let allowed = self
             .policy
             .decide(Method::parse(method.as_str()), &target, upgrade)
-        {
-            return Err(Refused {
+            .map_err(|refusal| Refused {
                 status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
                 message: format!("dockgate: {method} {} {refusal}", target.path()),
                 hint: refusal.hint(),
-            });
+            })?;
+        check_body_framing(method, req.headers()).map_err(|why| {
+            Refused::bad_request(format!(
+                "dockgate: {method} {} is refused: {why}",
+                target.path()
+            ))
+        })?;
+        let inspection = inspect::inspection(allowed.section, allowed.route);
+        if let Some(inspection) = inspection {
+            inspect::check_query(inspection, uri.query().unwrap_or(""), &self.body)
+                .map_err(|r| body_refusal(r, method, target.path()))?;
         }
         let rewritten = match target.forward_path(raw_path) {
             std::borrow::Cow::Borrowed(_) => None,
@@ -148,12 +175,54 @@ impl Proxy {
         Ok(Checked {
             rewritten,
             upgrade: upgrade.is_some(),
+            inspect_body: inspection.filter(|i| i.reads_body()),
         })
+    }
+
+    /// Reads an inspected route's body (up to MAX_BODY), judges it, and returns the request with
+    /// exactly those bytes as its body. On refusal, whether the connection must close.
+    async fn read_and_judge(
+        &self,
+        req: Request<Incoming>,
+        inspection: Inspection,
+    ) -> Result<Request<RequestBody>, (Refused, bool)> {
+        let (mut parts, body) = req.into_parts();
+        let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+        let bytes = match Limited::new(body, self.body.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<LengthLimitError>() => {
+                let message = format!(
+                    "dockgate: {method} {path} is refused: its body is larger than MAX_BODY ({} bytes), \
+                     and dockgate forwards only what it has read",
+                    self.body.max_body
+                );
+                let refused = Refused {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message,
+                    hint: "MAX_BODY".into(),
+                };
+                return Err((refused, true));
+            }
+            Err(error) => {
+                let message = format!(
+                    "dockgate: {method} {path} is refused: its body could not be read: {error}"
+                );
+                return Err((Refused::bad_request(message), true));
+            }
+        };
+        if let Err(refusal) = inspect::check_body(inspection, &bytes, &self.body) {
+            return Err((body_refusal(refusal, &method, &path), false));
+        }
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        Ok(Request::from_parts(parts, Either::Right(Full::new(bytes))))
     }
 
     async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         checked: Checked,
         record: Record,
     ) -> Response<ResponseBody> {
@@ -202,6 +271,52 @@ impl Proxy {
         }
         response.map(|body| Either::Left(LoggedBody::new(body, record, status.as_u16())))
     }
+}
+
+/// A body refusal in the client's words: 403 names the field and the variable; 400 says why the
+/// request could be read two ways.
+fn body_refusal(refusal: BodyRefusal, method: &hyper::Method, path: &str) -> Refused {
+    let message = match refusal.status {
+        403 => format!("dockgate: {}", refusal.message),
+        _ => format!("dockgate: {method} {path} is refused: {}", refusal.message),
+    };
+    Refused {
+        status: StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST),
+        message,
+        hint: refusal.needs,
+    }
+}
+
+/// Bodies the engine would read differently from us: form values merge over the query string in
+/// Go's handlers, and a body on a route that takes none has no meaning we could have judged.
+fn check_body_framing(method: &hyper::Method, headers: &HeaderMap) -> Result<(), &'static str> {
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if matches!(
+        *method,
+        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE
+    ) && has_body
+    {
+        return Err("this route takes no request body");
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            media == "application/x-www-form-urlencoded" || media == "multipart/form-data"
+        });
+    if form {
+        return Err("form-encoded bodies are not accepted (the engine merges them over the query)");
+    }
+    Ok(())
 }
 
 /// How much of a refused request's body is read and discarded so the client sees the refusal.

@@ -126,6 +126,7 @@ pub async fn serve(
     let upstream = Upstream::new(&config.socket_path);
     let proxy = Arc::new(Proxy::new(
         config.policy,
+        config.body.clone(),
         upstream,
         tasks.clone(),
         kill.clone(),

@@ -61,10 +61,14 @@ pub enum UpstreamError {
     },
 }
 
+/// What goes to the engine: the client's body streamed through, or the bytes dockgate read and
+/// inspected, sent exactly as judged.
+pub type RequestBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
+
 /// The engine, behind a pool of idle connections.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<UnixConnector, Incoming>,
+    client: Client<UnixConnector, RequestBody>,
     path: Arc<Path>,
 }
 
@@ -86,7 +90,7 @@ impl Upstream {
     /// Sends a request whose URI is the origin-form path and query to send to the engine.
     pub async fn send(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         // The pool keys connections by authority; there is only one engine.
         let mut parts = req.uri().clone().into_parts();
