@@ -66,6 +66,7 @@ pub struct Config {
     pub unix_socket: UnixSocketAccess,
     /// What request bodies may ask for.
     pub body: BodyPolicy,
+    pub max_connections: usize,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
 }
@@ -142,6 +143,13 @@ pub const VARIABLES: &[Variable] = &[
         kind: Kind::Value,
         default: "10s",
         help: "On SIGTERM/SIGINT, how long open requests and streams may finish (e.g. 10s, 500ms, 1m).",
+    },
+    Variable {
+        name: "MAX_CONNECTIONS",
+        kind: Kind::Value,
+        default: "4096",
+        help: "Client connections served at once; more wait in the listen backlog. Upgraded \
+               connections (attach, exec) are not counted once they switch.",
     },
     Variable {
         name: "RUN_AS",
@@ -570,6 +578,19 @@ impl Config {
                 .unwrap_or(0o660),
         };
 
+        let max_connections = match get("MAX_CONNECTIONS") {
+            None => 4096,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError {
+                    variable: "MAX_CONNECTIONS".into(),
+                    value: v.into(),
+                    expected: "a whole number above 0".into(),
+                })?,
+        };
+
         let mut warnings = vec![];
         for (name, value) in env {
             if name.starts_with("LIBPOD_") {
@@ -599,6 +620,7 @@ impl Config {
             run_as,
             unix_socket,
             body,
+            max_connections,
             warnings,
         })
     }

@@ -8,9 +8,11 @@
 //!
 //! - [`server`]: binds listeners, accepts connections, serves HTTP/1 with upgrades, and shuts
 //!   down gracefully.
+//! - [`head`]: checks each request head's bytes before hyper parses them (bare CR/LF).
 //! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
+//! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...).
 //! - [`upstream`]: the pooled HTTP/1 client over the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request.
@@ -28,6 +30,7 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod exec;
+pub mod head;
 pub mod health;
 pub mod inspect;
 pub mod policy;

@@ -351,11 +351,21 @@ fn check_framing(headers: &HeaderMap) -> Result<(), Refused> {
     if lengths == 1 && !encodings.is_empty() {
         return refuse("both Content-Length and Transfer-Encoding");
     }
-    match encodings.as_slice() {
-        [] => Ok(()),
-        [only] if only.as_bytes() == b"chunked" => Ok(()),
-        _ => refuse("a Transfer-Encoding other than exactly \"chunked\""),
+    let only_chunked = match encodings.as_slice() {
+        [] => true,
+        [only] => only.as_bytes() == b"chunked",
+        _ => false,
+    };
+    if !only_chunked {
+        return refuse("a Transfer-Encoding other than exactly \"chunked\"");
     }
+    // hyper answers 100-continue itself; any other expectation is one nobody here can meet.
+    for expect in headers.get_all(header::EXPECT) {
+        if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            return refuse("an Expect other than 100-continue");
+        }
+    }
+    Ok(())
 }
 
 /// Connection-level headers belong to one hop; the engine gets its own framing from hyper.
@@ -434,6 +444,7 @@ mod tests {
     fn ambiguous_framing_is_refused() {
         assert!(check_framing(&headers(&[("content-length", "3")])).is_ok());
         assert!(check_framing(&headers(&[("transfer-encoding", "chunked")])).is_ok());
+        assert!(check_framing(&headers(&[("expect", "100-Continue")])).is_ok());
         for bad in [
             &[("content-length", "3"), ("content-length", "3")][..],
             &[("content-length", "3"), ("transfer-encoding", "chunked")],

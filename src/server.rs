@@ -17,11 +17,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::Peer;
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
+use crate::head::Guarded;
 use crate::proxy::Proxy;
 use crate::upstream::Upstream;
 
@@ -132,6 +134,7 @@ pub async fn serve(
         kill.clone(),
     ));
     let conns = Connections {
+        slots: Arc::new(Semaphore::new(config.max_connections)),
         proxy,
         tasks: tasks.clone(),
         stop: stop.clone(),
@@ -218,6 +221,8 @@ impl Accept for UnixListener {
 /// What every connection task shares.
 #[derive(Clone)]
 struct Connections {
+    /// One permit per client connection being served (MAX_CONNECTIONS).
+    slots: Arc<Semaphore>,
     proxy: Arc<Proxy>,
     tasks: TaskTracker,
     /// Stop accepting; finish the requests under way.
@@ -229,13 +234,22 @@ struct Connections {
 impl Connections {
     async fn accept_loop(self, listener: impl Accept) {
         loop {
+            // At the limit, new connections wait in the kernel's backlog instead of being dropped.
+            let slot = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
             let accepted = tokio::select! {
                 _ = self.stop.cancelled() => return,
                 accepted = listener.accept_peer() => accepted,
             };
             match accepted {
                 Ok((io, peer)) => {
-                    self.tasks.spawn(self.clone().serve_connection(io, peer));
+                    let conn = self.clone().serve_connection(io, peer);
+                    self.tasks.spawn(async move {
+                        conn.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: keep serving.
@@ -256,7 +270,7 @@ impl Connections {
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEAD_TIMEOUT)
-            .serve_connection(TokioIo::new(io), service)
+            .serve_connection(TokioIo::new(Guarded::new(io)), service)
             .with_upgrades();
         tokio::pin!(conn);
         let ended = tokio::select! {

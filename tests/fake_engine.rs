@@ -380,11 +380,49 @@ async fn refused_requests_never_reach_the_engine() {
         // Identical repeats are folded by hyper (RFC 9112 allows it); differing ones are ambiguous.
         "POST /build HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
         "POST /build HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "GET /_ping HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n",
+        "GET /_ping HTTP/1.1\nHost: x\n\n",
+        "GET /_ping HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n",
+        "GET /_ping HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n",
+        // A bare LF in the second head of a keep-alive connection, after a chunked body.
+        "POST /build HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /_ping HTTP/1.1\nHost: x\n\n",
     ] {
         let answer = raw(&proxy, request.as_bytes()).await;
-        assert!(answer.starts_with("HTTP/1.1 400"), "{request:?}: {answer}");
+        assert!(answer.contains("HTTP/1.1 400"), "{request:?}: {answer}");
+        assert!(!answer.contains("HTTP/1.1 200"), "{request:?}: {answer}");
     }
     assert!(engine.received().is_empty(), "{:?}", engine.received());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_limit_wait_for_a_free_slot() {
+    let engine = FakeEngine::start(&socket_dir("limit"));
+    let proxy = proxy(&engine, &[("MAX_CONNECTIONS", "1")]);
+    let mut first = TcpStream::connect(proxy.addr).await.unwrap();
+    first
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    assert!(first.read(&mut buf).await.unwrap() > 0);
+    // The second connection is accepted by the kernel but not served while the first holds the slot.
+    let mut second = TcpStream::connect(proxy.addr).await.unwrap();
+    second
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf))
+            .await
+            .is_err()
+    );
+    drop(first);
+    let mut answer = vec![];
+    tokio::time::timeout(PATIENCE, second.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,369 @@
+//! Request heads checked byte by byte before hyper parses them: hyper accepts a bare LF as a line
+//! end, so a head with a bare CR or LF is refused here, with a 400, before it is read at all.
+//!
+//! The scanner follows the connection's framing as hyper does (head, then a Content-Length or
+//! chunked body, then the next head) so that bodies, which may hold any byte, are never judged.
+//! Where it cannot follow (an upgrade, framing it does not understand) it stops judging and leaves
+//! the bytes to hyper, which refuses malformed framing itself.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Why a request head was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    BareLf,
+    BareCr,
+}
+
+/// Where the scanner is in the connection's byte stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading a request head; `head` keeps it (bounded) to learn the body's framing.
+    Head {
+        head: Vec<u8>,
+        after_cr: bool,
+    },
+    /// Skipping a body of known length.
+    Body(u64),
+    /// A chunk-size line (`line`), then `Chunk(n)`, its CRLF, and so on until the last chunk.
+    ChunkSize {
+        line: Vec<u8>,
+    },
+    Chunk(u64),
+    ChunkEnd(u8),
+    /// Trailer lines after the last chunk, until an empty line.
+    Trailers {
+        line_len: usize,
+        after_cr: bool,
+    },
+    /// Upgraded, or framing we do not follow: nothing more is judged.
+    Passthrough,
+}
+
+/// The longest head kept for framing; hyper refuses longer ones with 431 anyway.
+const MAX_HEAD: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct HeadScanner {
+    state: State,
+}
+
+impl Default for HeadScanner {
+    fn default() -> HeadScanner {
+        HeadScanner {
+            state: State::Head {
+                head: vec![],
+                after_cr: false,
+            },
+        }
+    }
+}
+
+impl HeadScanner {
+    /// Feeds the next bytes of the connection, in order.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), HeadError> {
+        while !bytes.is_empty() {
+            let used = self.step(bytes)?;
+            bytes = &bytes[used..];
+        }
+        Ok(())
+    }
+
+    /// Consumes some of `bytes` in the current state; returns how many.
+    fn step(&mut self, bytes: &[u8]) -> Result<usize, HeadError> {
+        match &mut self.state {
+            State::Passthrough => Ok(bytes.len()),
+            State::Body(left) => {
+                let n = (*left).min(bytes.len() as u64);
+                *left -= n;
+                if *left == 0 {
+                    self.state = State::Head {
+                        head: vec![],
+                        after_cr: false,
+                    };
+                }
+                Ok(n as usize)
+            }
+            State::Chunk(left) => {
+                let n = (*left).min(bytes.len() as u64);
+                *left -= n;
+                if *left == 0 {
+                    self.state = State::ChunkEnd(0);
+                }
+                Ok(n as usize)
+            }
+            State::ChunkEnd(seen) => {
+                let expected = if *seen == 0 { b'\r' } else { b'\n' };
+                if bytes[0] != expected {
+                    self.state = State::Passthrough;
+                } else if *seen == 0 {
+                    *seen = 1;
+                } else {
+                    self.state = State::ChunkSize { line: vec![] };
+                }
+                Ok(1)
+            }
+            State::ChunkSize { line } => {
+                let b = bytes[0];
+                if b == b'\n' {
+                    let size = line.strip_suffix(b"\r").and_then(chunk_size);
+                    self.state = match size {
+                        Some(0) => State::Trailers {
+                            line_len: 0,
+                            after_cr: false,
+                        },
+                        Some(n) => State::Chunk(n),
+                        None => State::Passthrough,
+                    };
+                } else if line.len() > 1024 {
+                    self.state = State::Passthrough;
+                } else {
+                    line.push(b);
+                }
+                Ok(1)
+            }
+            State::Trailers { line_len, after_cr } => {
+                let b = bytes[0];
+                match (b, *after_cr) {
+                    (b'\n', true) if *line_len == 0 => {
+                        self.state = State::Head {
+                            head: vec![],
+                            after_cr: false,
+                        }
+                    }
+                    (b'\n', true) => (*line_len, *after_cr) = (0, false),
+                    (b'\n', false) => return Err(HeadError::BareLf),
+                    (_, true) => return Err(HeadError::BareCr),
+                    (b'\r', false) => *after_cr = true,
+                    _ => *line_len += 1,
+                }
+                Ok(1)
+            }
+            State::Head { head, after_cr } => {
+                let b = bytes[0];
+                match (b, *after_cr) {
+                    (b'\n', false) => return Err(HeadError::BareLf),
+                    (b'\n', true) => *after_cr = false,
+                    (_, true) => return Err(HeadError::BareCr),
+                    (b'\r', false) => *after_cr = true,
+                    _ => {}
+                }
+                if head.len() < MAX_HEAD {
+                    head.push(b);
+                }
+                // Empty lines before the request line are allowed (RFC 9112 2.2).
+                if head == b"\r\n" {
+                    head.clear();
+                } else if head.ends_with(b"\r\n\r\n") {
+                    self.state = after_head(head);
+                }
+                Ok(1)
+            }
+        }
+    }
+}
+
+/// What follows a complete head: its body's framing, or passthrough for upgrades and anything
+/// this scanner does not follow (hyper decides about those).
+fn after_head(head: &[u8]) -> State {
+    let Ok(text) = std::str::from_utf8(head) else {
+        return State::Passthrough;
+    };
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    if request_line.starts_with("CONNECT ") {
+        return State::Passthrough;
+    }
+    let mut length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        match name.as_str() {
+            "upgrade" => return State::Passthrough,
+            "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => {
+                return State::ChunkSize { line: vec![] }
+            }
+            "transfer-encoding" => return State::Passthrough,
+            "content-length" => match (length, value.parse::<u64>()) {
+                (None, Ok(n)) => length = Some(n),
+                (Some(prev), Ok(n)) if prev == n => {}
+                _ => return State::Passthrough,
+            },
+            _ => {}
+        }
+    }
+    match length {
+        Some(n) if n > 0 => State::Body(n),
+        _ => State::Head {
+            head: vec![],
+            after_cr: false,
+        },
+    }
+}
+
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.split(|b| *b == b';').next()?;
+    let text = std::str::from_utf8(digits).ok()?.trim();
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// A client connection whose request heads are checked before hyper reads them. A refused head
+/// gets a 400 in Docker's error shape, written here, and the connection ends.
+pub struct Guarded<IO> {
+    io: IO,
+    scanner: HeadScanner,
+    /// The refusal still to be written, then end of stream.
+    refusal: Option<(Vec<u8>, usize)>,
+}
+
+impl<IO> Guarded<IO> {
+    pub fn new(io: IO) -> Guarded<IO> {
+        Guarded {
+            io,
+            scanner: HeadScanner::default(),
+            refusal: None,
+        }
+    }
+}
+
+fn refusal_response(error: HeadError) -> Vec<u8> {
+    let what = match error {
+        HeadError::BareLf => "a line ending in a bare LF",
+        HeadError::BareCr => "a bare CR",
+    };
+    let body = format!("{{\"message\":\"dockgate: the request is refused: its head has {what}\"}}");
+    format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some((response, written)) = &mut this.refusal {
+            while *written < response.len() {
+                *written += ready!(Pin::new(&mut this.io).poll_write(cx, &response[*written..]))?;
+            }
+            ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            // End of stream: hyper stops reading and closes, having forwarded nothing of it.
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if let Err(error) = this.scanner.feed(&buf.filled()[before..]) {
+            tracing::warn!("refused a request head with {error:?}");
+            buf.set_filled(before);
+            this.refusal = Some((refusal_response(error), 0));
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(bytes: &[u8]) -> Result<(), HeadError> {
+        HeadScanner::default().feed(bytes)
+    }
+
+    #[test]
+    fn well_formed_heads_pass() {
+        assert_eq!(scan(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(()));
+        assert_eq!(
+            scan(b"\r\nGET /_ping HTTP/1.1\r\nHost: x\r\n\r\nGET /info HTTP/1.1\r\n\r\n"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn bare_lf_and_bare_cr_in_a_head_are_refused() {
+        assert_eq!(
+            scan(b"GET /_ping HTTP/1.1\nHost: x\n\n"),
+            Err(HeadError::BareLf)
+        );
+        assert_eq!(
+            scan(b"GET /_ping HTTP/1.1\r\nHost: x\rX: y\r\n\r\n"),
+            Err(HeadError::BareCr)
+        );
+        assert_eq!(
+            scan(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nA: b\n\r\n"),
+            Err(HeadError::BareLf)
+        );
+    }
+
+    #[test]
+    fn bodies_may_hold_any_byte() {
+        let mut request =
+            b"POST /containers/create HTTP/1.1\r\nContent-Length: 9\r\n\r\n{\"a\":\n\r1}".to_vec();
+        request.extend(b"GET /_ping HTTP/1.1\r\n\r\n");
+        assert_eq!(scan(&request), Ok(()));
+        let chunked = b"POST /build HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\n\n\r\r\n\r\n0\r\nTrailer: x\r\n\r\nGET / HTTP/1.1\nX: y\r\n\r\n";
+        assert_eq!(
+            scan(chunked),
+            Err(HeadError::BareLf),
+            "the head after the chunked body is judged"
+        );
+    }
+
+    #[test]
+    fn bytes_split_anywhere_give_the_same_verdict() {
+        let stream = b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na\nb\r\n0\r\n\r\nGET / HTTP/1.1\r\nA: b\n\r\n";
+        for split in 0..stream.len() {
+            let mut s = HeadScanner::default();
+            let verdict = s
+                .feed(&stream[..split])
+                .and_then(|()| s.feed(&stream[split..]));
+            assert_eq!(verdict, Err(HeadError::BareLf), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn upgraded_connections_are_not_judged() {
+        let upgrade = b"POST /exec/e/start HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\nraw\nstdin\r";
+        assert_eq!(scan(upgrade), Ok(()));
+    }
+}
