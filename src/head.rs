@@ -17,6 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub enum HeadError {
     BareLf,
     BareCr,
+    /// A header line continued on the next (obsolete line folding).
+    Folded,
+    /// Two Content-Length values that differ.
+    ConflictingLength,
 }
 
 /// Where the scanner is in the connection's byte stream.
@@ -159,7 +163,7 @@ impl HeadScanner {
                 if head == b"\r\n" {
                     head.clear();
                 } else if head.ends_with(b"\r\n\r\n") {
-                    self.state = after_head(head);
+                    self.state = after_head(head)?;
                 }
                 Ok(1)
             }
@@ -169,42 +173,47 @@ impl HeadScanner {
 
 /// What follows a complete head: its body's framing, or passthrough for upgrades and anything
 /// this scanner does not follow (hyper decides about those).
-fn after_head(head: &[u8]) -> State {
+fn after_head(head: &[u8]) -> Result<State, HeadError> {
     let Ok(text) = std::str::from_utf8(head) else {
-        return State::Passthrough;
+        return Ok(State::Passthrough);
     };
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
     if request_line.starts_with("CONNECT ") {
-        return State::Passthrough;
+        return Ok(State::Passthrough);
     }
     let mut length = None;
+    let mut next = None;
     for line in lines {
+        if line.starts_with([' ', '\t']) {
+            return Err(HeadError::Folded);
+        }
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
         let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
         match name.as_str() {
-            "upgrade" => return State::Passthrough,
+            "upgrade" => next = next.or(Some(State::Passthrough)),
             "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => {
-                return State::ChunkSize { line: vec![] }
+                next = next.or(Some(State::ChunkSize { line: vec![] }))
             }
-            "transfer-encoding" => return State::Passthrough,
+            "transfer-encoding" => next = Some(State::Passthrough),
             "content-length" => match (length, value.parse::<u64>()) {
                 (None, Ok(n)) => length = Some(n),
-                (Some(prev), Ok(n)) if prev == n => {}
-                _ => return State::Passthrough,
+                (Some(prev), Ok(n)) if prev != n => return Err(HeadError::ConflictingLength),
+                (Some(_), Ok(_)) => {}
+                (_, Err(_)) => next = Some(State::Passthrough),
             },
             _ => {}
         }
     }
-    match length {
+    Ok(next.unwrap_or(match length {
         Some(n) if n > 0 => State::Body(n),
         _ => State::Head {
             head: vec![],
             after_cr: false,
         },
-    }
+    }))
 }
 
 fn chunk_size(line: &[u8]) -> Option<u64> {
@@ -237,10 +246,12 @@ impl<IO> Guarded<IO> {
 
 fn refusal_response(error: HeadError) -> Vec<u8> {
     let what = match error {
-        HeadError::BareLf => "a line ending in a bare LF",
-        HeadError::BareCr => "a bare CR",
+        HeadError::BareLf => "its head has a line ending in a bare LF",
+        HeadError::BareCr => "its head has a bare CR",
+        HeadError::Folded => "its head folds a header over two lines (obsolete line folding)",
+        HeadError::ConflictingLength => "it has two different Content-Length values",
     };
-    let body = format!("{{\"message\":\"dockgate: the request is refused: its head has {what}\"}}");
+    let body = format!("{{\"message\":\"dockgate: the request is refused: {what}\"}}");
     format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -359,6 +370,22 @@ mod tests {
                 .and_then(|()| s.feed(&stream[split..]));
             assert_eq!(verdict, Err(HeadError::BareLf), "split at {split}");
         }
+    }
+
+    #[test]
+    fn folding_and_conflicting_lengths_are_refused() {
+        assert_eq!(
+            scan(b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"),
+            Err(HeadError::Folded)
+        );
+        assert_eq!(
+            scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"),
+            Err(HeadError::ConflictingLength)
+        );
+        assert_eq!(
+            scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -113,6 +113,15 @@ impl Flags {
         flags
     }
 
+    /// Every flag on: what no configuration can exceed.
+    pub fn all_on() -> Flags {
+        let mut flags = Flags::default();
+        for flag in Flag::all() {
+            flags.set(flag, true);
+        }
+        flags
+    }
+
     pub fn set(&mut self, flag: Flag, on: bool) {
         if on {
             self.0 |= flag.bit();
@@ -577,11 +586,7 @@ mod tests {
 
     #[test]
     fn unknown_debug_and_libpod_are_refused_whatever_is_granted() {
-        let mut all = Flags::defaults();
-        for flag in Flag::all() {
-            all.set(flag, true);
-        }
-        let p = Policy::new(all);
+        let p = Policy::new(Flags::all_on());
         assert_eq!(decide(&p, "GET", "/debug/vars"), Err(Refusal::Debug));
         assert_eq!(
             decide(&p, "GET", "/debug/pprof/goroutine"),

@@ -8,6 +8,7 @@
 //! - `POST /build`: reads the whole body and answers its length and checksum as JSON.
 //! - `GET /containers/{id}/logs`: a stream fed by [`FakeEngine::log_line`], never ending by itself.
 //! - `GET /containers/{id}/json`: held until [`FakeEngine::release`], then `{}`.
+//! - anything else: the body is recorded and `201 {"Id":"fake"}` answered.
 //! - `POST /exec/{id}/start` with `Upgrade: tcp`: `101 UPGRADED`, writes `early\n`, echoes stdin
 //!   until its EOF, then writes `trailer\n` and closes.
 
@@ -36,6 +37,8 @@ pub struct Received {
     /// Path and query as sent on the wire.
     pub target: String,
     pub headers: hyper::HeaderMap,
+    /// The body, for requests the fake has no route for (the corpus's container creates).
+    pub body: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -188,7 +191,9 @@ async fn handle(
             .map(|p| p.to_string())
             .unwrap_or_default(),
         headers: req.headers().clone(),
+        body: vec![],
     });
+    let index = shared.received.lock().unwrap().len() - 1;
     let path = req.uri().path().to_string();
     let path = path.strip_prefix("/v1.41").unwrap_or(&path).to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -314,10 +319,16 @@ async fn handle(
             h.insert("upgrade", "tcp".parse().unwrap());
             r
         }
-        _ => respond(
-            StatusCode::NOT_FOUND,
-            full("{\"message\":\"page not found\"}"),
-        ),
+        _ => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            shared.received.lock().unwrap()[index].body = body;
+            respond(StatusCode::CREATED, full("{\"Id\":\"fake\"}"))
+        }
     };
     Ok(response)
 }

@@ -1,0 +1,116 @@
+//! The regression corpus in `tests/corpus/`: raw requests, one file each, named after what they
+//! guard, filed under the outcome they must get (`refused-400`, `refused-403`, `forwarded`).
+//! Each is sent through dockgate to a recording fake engine: nothing refused may ever arrive, and
+//! a forwarded body must arrive as exactly the bytes the client meant.
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use harness::fake_engine::FakeEngine;
+
+/// What a request's body is, decoded from its own framing (Content-Length or chunked).
+fn meant_body(request: &[u8]) -> Vec<u8> {
+    let split = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let (head, mut rest) = (
+        String::from_utf8_lossy(&request[..split]).to_ascii_lowercase(),
+        &request[split..],
+    );
+    if !head.contains("transfer-encoding: chunked") {
+        return rest.to_vec();
+    }
+    let mut body = vec![];
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+fn send(proxy: &harness::Proxy, request: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = vec![];
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
+    let dir = std::env::temp_dir().join(format!("dockgate-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let engine = FakeEngine::start(&dir.join("engine.sock"));
+    let socket = engine.path().display().to_string();
+    let grants = [
+        "CONTAINERS",
+        "EXEC",
+        "POST",
+        "VOLUMES",
+        "BUILD",
+        "IMAGES",
+        "PLUGINS",
+    ]
+    .map(|v| (v, "1"));
+    let mut env = grants.to_vec();
+    env.push(("SOCKET_PATH", &socket));
+    let proxy = harness::Proxy::start(&env);
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut failures = vec![];
+    let mut count = 0;
+    for outcome in ["refused-400", "refused-403", "forwarded"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(outcome))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            count += 1;
+            let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+            let request = std::fs::read(&file).unwrap();
+            let before = engine.received().len();
+            let answer = tokio::task::block_in_place(|| send(&proxy, &request));
+            let arrived = engine.received()[before..].to_vec();
+            let status = answer.get(9..12).unwrap_or("");
+            let wrong = match outcome {
+                "forwarded" => match arrived.as_slice() {
+                    [one] if one.body == meant_body(&request) => None,
+                    [one] => Some(format!(
+                        "arrived with another body: {:?}",
+                        String::from_utf8_lossy(&one.body)
+                    )),
+                    other => Some(format!("{} requests arrived; answer {answer}", other.len())),
+                },
+                refused => {
+                    let expected = &refused["refused-".len()..];
+                    if !arrived.is_empty() {
+                        Some(format!("REACHED THE ENGINE: {arrived:?}"))
+                    } else if status != expected || !answer.contains("\"message\":\"dockgate: ") {
+                        Some(format!("answered {answer:?}"))
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(wrong) = wrong {
+                failures.push(format!("{outcome}/{name}: {wrong}"));
+            }
+        }
+    }
+    assert!(count >= 59, "the corpus shrank to {count}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
