@@ -1,0 +1,142 @@
+//! Properties over generated requests: the canonical target and the decision are stable under
+//! re-encoding of unreserved characters, and an outcome never depends on a header the engine
+//! ignores.
+
+mod harness;
+
+use std::io::{Read, Write};
+
+use dockgate::api::{all_routes, Method, Seg, Target};
+use dockgate::policy::{Flags, Policy};
+use harness::fake_engine::FakeEngine;
+use proptest::prelude::*;
+
+/// A concrete path for a route of the table, with the given ids filled in.
+fn route_path(index: usize, ids: &[String], version: bool) -> (Method, String) {
+    let routes: Vec<_> = all_routes().collect();
+    let (section, route) = routes[index % routes.len()];
+    let mut path = if version {
+        String::from("/v1.41")
+    } else {
+        String::new()
+    };
+    path.push('/');
+    path.push_str(section.segment());
+    let mut ids = ids.iter().cycle();
+    for seg in route.pattern {
+        path.push('/');
+        match seg {
+            Seg::Lit(lit) => path.push_str(lit),
+            Seg::Var => path.push_str(ids.next().unwrap()),
+            Seg::Rest => path.push_str(&format!("registry.local/{}", ids.next().unwrap())),
+        }
+    }
+    (route.method, path)
+}
+
+/// Percent-encodes the unreserved characters picked by `mask`.
+fn reencode(path: &str, mask: &[bool]) -> String {
+    path.chars()
+        .zip(mask.iter().cycle())
+        .map(|(c, &encode)| {
+            if encode && (c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+                format!("%{:02X}", c as u8)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn id() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-z0-9_.-]{0,11}"
+}
+
+proptest! {
+    #[test]
+    fn canonical_path_and_decision_survive_reencoding(
+        index in 0usize..200,
+        ids in proptest::collection::vec(id(), 1..3),
+        version in any::<bool>(),
+        mask in proptest::collection::vec(any::<bool>(), 1..64),
+    ) {
+        let (method, plain) = route_path(index, &ids, version);
+        let encoded = reencode(&plain, &mask);
+        let (a, b) = (Target::parse(&plain).unwrap(), Target::parse(&encoded).unwrap());
+        prop_assert_eq!(a.path(), b.path());
+        prop_assert_eq!(a.version(), b.version());
+        for policy in [Policy::new(Flags::defaults()), Policy::new(Flags::all_on())] {
+            prop_assert_eq!(policy.decide(method, &a, None), policy.decide(method, &b, None));
+        }
+    }
+}
+
+fn status(proxy: &harness::Proxy, request: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.get(9..12).unwrap_or("").to_string()
+}
+
+/// Headers the engine does not read for routing or privilege.
+fn ignored_header() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9.:-]{1,20}".prop_map(|v| format!("Host: {v}")),
+        "[ -~]{0,30}".prop_map(|v| format!("User-Agent: {}", v.trim())),
+        "[0-9.]{1,15}".prop_map(|v| format!("X-Forwarded-For: {v}")),
+        ("[A-Za-z]{1,10}", "[!-~]{0,20}").prop_map(|(n, v)| format!("X-Dg-{n}: {v}")),
+    ]
+}
+
+#[test]
+fn outcomes_never_depend_on_headers_the_engine_ignores() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let dir = std::env::temp_dir().join(format!("dockgate-props-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let engine = FakeEngine::start(&dir.join("engine.sock"));
+    let socket = engine.path().display().to_string();
+    let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("SOCKET_PATH", &socket)]);
+    let requests = [
+        ("GET", "/v1.41/_ping", ""),
+        ("GET", "/v1.41/containers/c/archive", ""),
+        ("GET", "/v1.41/networks", ""),
+        ("POST", "/v1.41/containers/create", r#"{"Image":"b"}"#),
+        ("GET", "/v1.41/debug/vars", ""),
+    ];
+    let head = |(method, path, body): (&str, &str, &str), extra: &[String]| {
+        let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        for header in extra {
+            text.push_str(header);
+            text.push_str("\r\n");
+        }
+        format!("{text}Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let baseline: Vec<String> = requests
+        .iter()
+        .map(|r| status(&proxy, &head(*r, &["Host: docker".into()])))
+        .collect();
+    assert_eq!(baseline, ["200", "403", "403", "403", "403"]);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+    runner
+        .run(
+            &(
+                0..requests.len(),
+                proptest::collection::vec(ignored_header(), 1..4),
+            ),
+            |(i, extra)| {
+                prop_assert_eq!(
+                    &status(&proxy, &head(requests[i], &extra)),
+                    &baseline[i],
+                    "{:?}",
+                    extra
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+}
