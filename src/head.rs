@@ -21,6 +21,8 @@ pub enum HeadError {
     Folded,
     /// Two Content-Length values that differ.
     ConflictingLength,
+    /// Both Content-Length and Transfer-Encoding: two parsers may frame it two ways.
+    LengthAndEncoding,
 }
 
 /// Where the scanner is in the connection's byte stream.
@@ -207,6 +209,12 @@ fn after_head(head: &[u8]) -> Result<State, HeadError> {
             _ => {}
         }
     }
+    let encoded = text
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:"));
+    if encoded && length.is_some() {
+        return Err(HeadError::LengthAndEncoding);
+    }
     Ok(next.unwrap_or(match length {
         Some(n) if n > 0 => State::Body(n),
         _ => State::Head {
@@ -250,6 +258,7 @@ fn refusal_response(error: HeadError) -> Vec<u8> {
         HeadError::BareCr => "its head has a bare CR",
         HeadError::Folded => "its head folds a header over two lines (obsolete line folding)",
         HeadError::ConflictingLength => "it has two different Content-Length values",
+        HeadError::LengthAndEncoding => "it has both Content-Length and Transfer-Encoding",
     };
     let body = format!("{{\"message\":\"dockgate: the request is refused: {what}\"}}");
     format!(

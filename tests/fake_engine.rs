@@ -377,6 +377,7 @@ async fn refused_requests_never_reach_the_engine() {
         );
     }
     for request in [
+        "POST /build HTTP/1.1\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
         // Identical repeats are folded by hyper (RFC 9112 allows it); differing ones are ambiguous.
         "POST /build HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
         "POST /build HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
@@ -423,27 +424,6 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
         .unwrap()
         .unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 200"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn content_length_beside_chunked_is_never_forwarded() {
-    // hyper frames such a request by Transfer-Encoding and drops the Content-Length (RFC 9112
-    // 6.3), so the engine can only ever read it one way.
-    let engine = FakeEngine::start(&socket_dir("cl-te"));
-    let proxy = proxy(&engine, &[("BUILD", "1"), ("POST", "1")]);
-    let answer = raw(
-        &proxy,
-        b"POST /build HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-    )
-    .await;
-    assert!(answer.contains("\"len\":3"), "{answer}");
-    let sent = &engine.received()[0];
-    assert!(
-        sent.headers.get("content-length").is_none(),
-        "{:?}",
-        sent.headers
-    );
-    assert_eq!(sent.headers.get("transfer-encoding").unwrap(), "chunked");
 }
 
 #[tokio::test(flavor = "multi_thread")]
