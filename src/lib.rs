@@ -24,6 +24,7 @@
 //!   one-line explanation when a process cannot reach the socket.
 //! - [`exec`]: `dockgate exec`, the entrypoint helper that runs a command as a user with the
 //!   socket's group.
+//! - [`limits`]: raises the open-file limit at start-up.
 //! - [`health`]: `dockgate healthcheck`, for images with no shell.
 
 pub mod access;
@@ -33,6 +34,7 @@ pub mod exec;
 pub mod head;
 pub mod health;
 pub mod inspect;
+pub mod limits;
 pub mod policy;
 pub mod privilege;
 pub mod proxy;

@@ -120,6 +120,11 @@ fn run(config: &Config) -> Result<(), String> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
+    let (open_files, low) = dockgate::limits::raise_open_files();
+    match low {
+        Some(warning) => tracing::warn!("{warning}"),
+        None => tracing::debug!("open-file limit {open_files}"),
+    }
     let socket = SocketOwnership::of(&config.socket_path).map_err(|e| e.to_string());
     let euid = nix::unistd::geteuid().as_raw();
     let plan = privilege::plan(euid, config.run_as, &config.socket_path, socket)
