@@ -28,9 +28,8 @@ pub enum HeadError {
 /// Where the scanner is in the connection's byte stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
-    /// Reading a request head; `head` keeps it (bounded) to learn the body's framing.
+    /// Reading a request head, kept (bounded) in the scanner's `head` to learn the body's framing.
     Head {
-        head: Vec<u8>,
         after_cr: bool,
     },
     /// Skipping a body of known length.
@@ -56,18 +55,20 @@ const MAX_HEAD: usize = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct HeadScanner {
     state: State,
+    /// The head being read; its allocation is reused for every request on the connection.
+    head: Vec<u8>,
 }
 
 impl Default for HeadScanner {
     fn default() -> HeadScanner {
         HeadScanner {
-            state: State::Head {
-                head: vec![],
-                after_cr: false,
-            },
+            state: NEXT_HEAD,
+            head: Vec::new(),
         }
     }
 }
+
+const NEXT_HEAD: State = State::Head { after_cr: false };
 
 impl HeadScanner {
     /// Feeds the next bytes of the connection, in order.
@@ -87,10 +88,7 @@ impl HeadScanner {
                 let n = (*left).min(bytes.len() as u64);
                 *left -= n;
                 if *left == 0 {
-                    self.state = State::Head {
-                        head: vec![],
-                        after_cr: false,
-                    };
+                    self.state = NEXT_HEAD;
                 }
                 Ok(n as usize)
             }
@@ -135,12 +133,7 @@ impl HeadScanner {
             State::Trailers { line_len, after_cr } => {
                 let b = bytes[0];
                 match (b, *after_cr) {
-                    (b'\n', true) if *line_len == 0 => {
-                        self.state = State::Head {
-                            head: vec![],
-                            after_cr: false,
-                        }
-                    }
+                    (b'\n', true) if *line_len == 0 => self.state = NEXT_HEAD,
                     (b'\n', true) => (*line_len, *after_cr) = (0, false),
                     (b'\n', false) => return Err(HeadError::BareLf),
                     (_, true) => return Err(HeadError::BareCr),
@@ -149,25 +142,39 @@ impl HeadScanner {
                 }
                 Ok(1)
             }
-            State::Head { head, after_cr } => {
+            State::Head { after_cr } => {
+                // The bytes up to the next line end are taken in one go.
+                let run = bytes
+                    .iter()
+                    .position(|&b| b == b'\r' || b == b'\n')
+                    .unwrap_or(bytes.len());
                 let b = bytes[0];
-                match (b, *after_cr) {
+                let used = match (b, *after_cr) {
                     (b'\n', false) => return Err(HeadError::BareLf),
-                    (b'\n', true) => *after_cr = false,
+                    (b'\r', true) => return Err(HeadError::BareCr),
+                    (b'\n', true) => {
+                        *after_cr = false;
+                        1
+                    }
+                    (b'\r', false) => {
+                        *after_cr = true;
+                        1
+                    }
                     (_, true) => return Err(HeadError::BareCr),
-                    (b'\r', false) => *after_cr = true,
-                    _ => {}
+                    _ => run,
+                };
+                let room = MAX_HEAD.saturating_sub(self.head.len());
+                self.head.extend_from_slice(&bytes[..used.min(room)]);
+                if b == b'\n' {
+                    // Empty lines before the request line are allowed (RFC 9112 2.2).
+                    if self.head == b"\r\n" {
+                        self.head.clear();
+                    } else if self.head.ends_with(b"\r\n\r\n") {
+                        self.state = after_head(&self.head)?;
+                        self.head.clear();
+                    }
                 }
-                if head.len() < MAX_HEAD {
-                    head.push(b);
-                }
-                // Empty lines before the request line are allowed (RFC 9112 2.2).
-                if head == b"\r\n" {
-                    head.clear();
-                } else if head.ends_with(b"\r\n\r\n") {
-                    self.state = after_head(head)?;
-                }
-                Ok(1)
+                Ok(used)
             }
         }
     }
@@ -193,34 +200,36 @@ fn after_head(head: &[u8]) -> Result<State, HeadError> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        match name.as_str() {
-            "upgrade" => next = next.or(Some(State::Passthrough)),
-            "transfer-encoding" if value.eq_ignore_ascii_case("chunked") => {
-                next = next.or(Some(State::ChunkSize { line: vec![] }))
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("upgrade") {
+            next = next.or(Some(State::Passthrough));
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if value.eq_ignore_ascii_case("chunked") {
+                next = next.or(Some(State::ChunkSize { line: vec![] }));
+            } else {
+                next = Some(State::Passthrough);
             }
-            "transfer-encoding" => next = Some(State::Passthrough),
-            "content-length" => match (length, value.parse::<u64>()) {
+        } else if name.eq_ignore_ascii_case("content-length") {
+            match (length, value.parse::<u64>()) {
                 (None, Ok(n)) => length = Some(n),
                 (Some(prev), Ok(n)) if prev != n => return Err(HeadError::ConflictingLength),
                 (Some(_), Ok(_)) => {}
                 (_, Err(_)) => next = Some(State::Passthrough),
-            },
-            _ => {}
+            }
         }
     }
-    let encoded = text
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:"));
+    const ENCODING: &[u8] = b"transfer-encoding:";
+    let encoded = text.lines().any(|l| {
+        l.as_bytes()
+            .get(..ENCODING.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(ENCODING))
+    });
     if encoded && length.is_some() {
         return Err(HeadError::LengthAndEncoding);
     }
     Ok(next.unwrap_or(match length {
         Some(n) if n > 0 => State::Body(n),
-        _ => State::Head {
-            head: vec![],
-            after_cr: false,
-        },
+        _ => NEXT_HEAD,
     }))
 }
 

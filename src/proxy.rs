@@ -19,7 +19,7 @@ use crate::api::{Method, Target};
 use crate::inspect::{self, BodyPolicy, BodyRefusal, Inspection};
 use crate::policy::Policy;
 use crate::tunnel;
-use crate::upstream::{RequestBody, Upstream, UpstreamError};
+use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
 
 pub type ResponseBody = Either<LoggedBody<Incoming>, Full<Bytes>>;
 
@@ -77,9 +77,15 @@ impl Proxy {
         }
     }
 
+    /// A new client connection's engine link.
+    pub fn link(&self) -> Arc<EngineLink> {
+        Arc::new(self.upstream.link())
+    }
+
     pub async fn handle(
         self: Arc<Self>,
         peer: Peer,
+        link: Arc<EngineLink>,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
         let record = Record {
@@ -115,7 +121,7 @@ impl Proxy {
                 Err((refused, close)) => return Ok(refuse(refused, close)),
             },
         };
-        Ok(self.forward(req, checked, record).await)
+        Ok(self.forward(&link, req, checked, record).await)
     }
 
     fn check(&self, req: &Request<Incoming>) -> Result<Checked, Refused> {
@@ -222,6 +228,7 @@ impl Proxy {
 
     async fn forward(
         &self,
+        link: &EngineLink,
         mut req: Request<RequestBody>,
         checked: Checked,
         record: Record,
@@ -236,7 +243,7 @@ impl Proxy {
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers, checked.upgrade);
 
-        let mut response = match self.upstream.send(Request::from_parts(parts, body)).await {
+        let mut response = match link.send(Request::from_parts(parts, body)).await {
             Ok(response) => response,
             Err(error) => {
                 let status = match error {

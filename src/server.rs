@@ -266,7 +266,8 @@ impl Connections {
         peer: Peer,
     ) {
         let proxy = self.proxy.clone();
-        let service = service_fn(move |req| proxy.clone().handle(peer, req));
+        let link = proxy.link();
+        let service = service_fn(move |req| proxy.clone().handle(peer, link.clone(), req));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEAD_TIMEOUT)

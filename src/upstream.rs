@@ -1,46 +1,23 @@
-//! The engine side: a pooled HTTP/1 client over the Docker engine's unix socket.
+//! The engine side: each client connection's own HTTP/1 connection to the engine's unix socket.
+//!
+//! A client connection is given one engine connection, dialled at its first forwarded request and
+//! reused for every request after it; both close together. HTTP/1 serves one request at a time
+//! per connection on both sides, so nothing is shared between client connections: no pool lock,
+//! no checkout, and the number of engine connections is bounded by MAX_CONNECTIONS. An engine
+//! connection the engine has closed is replaced at the next request.
 
-use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
-use hyper::{Request, Response, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 use crate::privilege::{self, SocketOwnership};
-
-/// Idle connections kept per engine: enough for a busy dashboard's parallel calls, few enough
-/// that the engine never sees a pile of forgotten sockets.
-const MAX_IDLE: usize = 32;
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Dials the engine's socket for each new pooled connection.
-#[derive(Clone)]
-struct UnixConnector {
-    path: Arc<Path>,
-}
-
-impl tower_service::Service<Uri> for UnixConnector {
-    type Response = TokioIo<UnixStream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<UnixStream>>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let path = self.path.clone();
-        Box::pin(async move { UnixStream::connect(&*path).await.map(TokioIo::new) })
-    }
-}
 
 /// Why the engine could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -55,71 +32,118 @@ pub enum UpstreamError {
     },
     /// The engine was reached but the exchange failed.
     #[error("the Docker engine at {path} failed to answer: {source}")]
-    Failed {
-        path: PathBuf,
-        source: hyper_util::client::legacy::Error,
-    },
+    Failed { path: PathBuf, source: hyper::Error },
 }
 
 /// What goes to the engine: the client's body streamed through, or the bytes dockgate read and
 /// inspected, sent exactly as judged.
 pub type RequestBody = http_body_util::Either<Incoming, http_body_util::Full<bytes::Bytes>>;
 
-/// The engine, behind a pool of idle connections.
+/// The engine's socket.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<UnixConnector, RequestBody>,
     path: Arc<Path>,
 }
 
 impl Upstream {
     pub fn new(socket_path: &Path) -> Upstream {
-        let path: Arc<Path> = socket_path.into();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(MAX_IDLE)
-            .pool_timer(TokioTimer::new())
-            .build(UnixConnector { path: path.clone() });
-        Upstream { client, path }
+        Upstream {
+            path: socket_path.into(),
+        }
     }
 
     pub fn socket_path(&self) -> &Path {
         &self.path
     }
 
+    /// The engine connection for one client connection; nothing is dialled until it is used.
+    pub fn link(&self) -> EngineLink {
+        EngineLink {
+            upstream: self.clone(),
+            sender: Mutex::new(None),
+        }
+    }
+
+    async fn dial(&self) -> Result<SendRequest<RequestBody>, UpstreamError> {
+        let stream = UnixStream::connect(&*self.path)
+            .await
+            .map_err(|source| self.unreachable(source))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| self.failed(source))?;
+        // The connection ends by itself once the engine closes it or its sender is dropped.
+        tokio::spawn(connection.with_upgrades());
+        Ok(sender)
+    }
+
+    fn unreachable(&self, source: io::Error) -> UpstreamError {
+        let hint = match source.kind() {
+            io::ErrorKind::PermissionDenied => permission_hint(&self.path),
+            _ => String::new(),
+        };
+        UpstreamError::Unreachable {
+            path: self.path.to_path_buf(),
+            source,
+            hint,
+        }
+    }
+
+    fn failed(&self, source: hyper::Error) -> UpstreamError {
+        UpstreamError::Failed {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A client connection's engine connection.
+pub struct EngineLink {
+    upstream: Upstream,
+    /// Taken while a request is being sent: a request whose client went away drops it, which
+    /// closes the engine connection with it (HTTP/1 cannot abandon one exchange and go on).
+    sender: Mutex<Option<SendRequest<RequestBody>>>,
+}
+
+impl EngineLink {
     /// Sends a request whose URI is the origin-form path and query to send to the engine.
     pub async fn send(
         &self,
         mut req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        // The pool keys connections by authority; there is only one engine.
-        let mut parts = req.uri().clone().into_parts();
-        parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
-        parts.authority = Some(hyper::http::uri::Authority::from_static("docker"));
-        *req.uri_mut() =
-            Uri::from_parts(parts).expect("an origin-form path with a fixed authority");
-        self.client.request(req).await.map_err(|source| {
-            if source.is_connect() {
-                let io = std::error::Error::source(&source)
-                    .and_then(|e| e.downcast_ref::<io::Error>())
-                    .map(|e| io::Error::new(e.kind(), e.to_string()))
-                    .unwrap_or_else(|| io::Error::other(source.to_string()));
-                let hint = match io.kind() {
-                    io::ErrorKind::PermissionDenied => permission_hint(&self.path),
-                    _ => String::new(),
-                };
-                UpstreamError::Unreachable {
-                    path: self.path.to_path_buf(),
-                    source: io,
-                    hint,
-                }
-            } else {
-                UpstreamError::Failed {
-                    path: self.path.to_path_buf(),
-                    source,
+        // Go's server refuses an HTTP/1.1 request without Host; the client may have sent none.
+        req.headers_mut()
+            .entry(header::HOST)
+            .or_insert(HeaderValue::from_static("docker"));
+        let kept = self.sender.lock().expect("never poisoned").take();
+        if let Some(mut sender) = kept {
+            // The previous response may still be finishing in the connection task; an error
+            // means the engine closed the connection while it was idle.
+            if sender.ready().await.is_ok() {
+                match sender.try_send_request(req).await {
+                    Ok(response) => return Ok(self.keep(sender, response)),
+                    // Refused before a byte was written: the engine closed it just now.
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) => req = unsent,
+                        None => return Err(self.upstream.failed(error.into_error())),
+                    },
                 }
             }
-        })
+        }
+        let mut sender = self.upstream.dial().await?;
+        let response = sender
+            .send_request(req)
+            .await
+            .map_err(|source| self.upstream.failed(source))?;
+        Ok(self.keep(sender, response))
+    }
+
+    fn keep(
+        &self,
+        sender: SendRequest<RequestBody>,
+        response: Response<Incoming>,
+    ) -> Response<Incoming> {
+        *self.sender.lock().expect("never poisoned") = Some(sender);
+        response
     }
 }
 

@@ -165,7 +165,7 @@ async fn keep_alive_serves_many_requests_over_reused_connections() {
     )
     .await;
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 3, "{answer}");
-    // Sequential requests reuse pooled engine connections instead of dialling each time.
+    // Sequential requests reuse their client connection's engine connection.
     let client = client();
     for _ in 0..20 {
         let response = client
