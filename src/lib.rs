@@ -13,9 +13,10 @@
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
 //! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...).
-//! - [`upstream`]: the pooled HTTP/1 client over the engine's unix socket.
+//! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request.
+//! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment and flags → a validated [`config::Config`].
 //!
 //! Around it, for running without root:
@@ -35,6 +36,7 @@ pub mod head;
 pub mod health;
 pub mod inspect;
 pub mod limits;
+pub mod log_output;
 pub mod policy;
 pub mod privilege;
 pub mod proxy;

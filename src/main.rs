@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Plan, SocketOwnership};
 use dockgate::server::{self, Listener};
 
@@ -104,8 +105,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging(config.log_level);
-    match run(&config) {
+    let log = init_logging(config.log_level);
+    match run(&config, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
 
 /// Start-up in the order privilege dropping needs: learn the socket's group, bind (ports below
 /// 1024 and socket ownership need root), drop, verify, and only then start the runtime's threads.
-fn run(config: &Config) -> Result<(), String> {
+fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -155,10 +156,17 @@ fn run(config: &Config) -> Result<(), String> {
     }
     check_engine_access(config);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the engine answers far fewer requests a second than one core can relay, and a
+    // single thread has no cross-thread wake-ups or per-thread allocator arenas (measured in
+    // docs/benchmarks.md).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.spawn({
+        let log = log.clone();
+        async move { log.batch_writes().await }
+    });
     let shutdown = {
         let _runtime = runtime.enter();
         shutdown_signal().map_err(|e| format!("cannot handle SIGTERM and SIGINT: {e}"))?
@@ -217,7 +225,7 @@ fn exec(
     failed(dockgate::exec::run(&spec, &socket, wait, command))
 }
 
-fn init_logging(level: LogLevel) {
+fn init_logging(level: LogLevel) -> LogOutput {
     let level = match level {
         LogLevel::Error => tracing::Level::ERROR,
         LogLevel::Warn => tracing::Level::WARN,
@@ -225,11 +233,13 @@ fn init_logging(level: LogLevel) {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Trace => tracing::Level::TRACE,
     };
+    let output = LogOutput::default();
     tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(output.clone())
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    output
 }
 
 /// A future that resolves on SIGTERM or SIGINT.
