@@ -147,8 +147,35 @@ impl Section {
         }
     }
 
+    /// The inverse of [`Section::segment`], as a `match` the compiler turns into a length
+    /// switch: it runs on every request.
     fn from_segment(segment: &str) -> Option<Section> {
-        Section::ALL.into_iter().find(|s| s.segment() == segment)
+        Some(match segment {
+            "auth" => Section::Auth,
+            "build" => Section::Build,
+            "commit" => Section::Commit,
+            "configs" => Section::Configs,
+            "containers" => Section::Containers,
+            "distribution" => Section::Distribution,
+            "events" => Section::Events,
+            "exec" => Section::Exec,
+            "grpc" => Section::Grpc,
+            "images" => Section::Images,
+            "info" => Section::Info,
+            "networks" => Section::Networks,
+            "nodes" => Section::Nodes,
+            "_ping" => Section::Ping,
+            "plugins" => Section::Plugins,
+            "secrets" => Section::Secrets,
+            "services" => Section::Services,
+            "session" => Section::Session,
+            "swarm" => Section::Swarm,
+            "system" => Section::System,
+            "tasks" => Section::Tasks,
+            "version" => Section::Version,
+            "volumes" => Section::Volumes,
+            _ => return None,
+        })
     }
 
     /// This section's routes, in the engine's registration order (the first match wins).
@@ -249,16 +276,25 @@ pub struct Route {
     pub access: Access,
     pub upgrade: Option<Upgrade>,
     pub facet: Option<Facet>,
+    /// The pattern holds a [`Seg::Rest`]: it takes `pattern.len()` segments or more.
+    open_ended: bool,
 }
 
 impl Route {
     const fn new(method: Method, pattern: &'static [Seg], access: Access) -> Route {
+        let mut open_ended = false;
+        let mut i = 0;
+        while i < pattern.len() {
+            open_ended |= matches!(pattern[i], Seg::Rest);
+            i += 1;
+        }
         Route {
             method,
             pattern,
             access,
             upgrade: None,
             facet: None,
+            open_ended,
         }
     }
     const fn upgrade(self, upgrade: Upgrade) -> Route {
@@ -274,8 +310,34 @@ impl Route {
         }
     }
 
-    fn matches(&self, rest: &str) -> bool {
-        match_segments(self.pattern, rest).is_some()
+    /// Whether the path's segments after the section's own are this route's.
+    fn matches(&self, segments: &[&str]) -> bool {
+        let fits = match self.open_ended {
+            true => segments.len() >= self.pattern.len(),
+            false => segments.len() == self.pattern.len(),
+        };
+        if !fits {
+            return false;
+        }
+        let fixed = |pattern: &[Seg], segments: &[&str]| {
+            pattern
+                .iter()
+                .zip(segments)
+                .all(|(seg, segment)| match seg {
+                    Seg::Lit(lit) => lit == segment,
+                    Seg::Var => true,
+                    Seg::Rest => false,
+                })
+        };
+        match self.pattern.iter().position(|seg| *seg == Seg::Rest) {
+            None => fixed(self.pattern, segments),
+            // Rest takes whatever lies between the segments before it and those after it.
+            Some(at) => {
+                let after = self.pattern.len() - at - 1;
+                fixed(&self.pattern[..at], &segments[..at])
+                    && fixed(&self.pattern[at + 1..], &segments[segments.len() - after..])
+            }
+        }
     }
 }
 
@@ -437,38 +499,6 @@ fn split_first(rest: &str) -> Option<(&str, &str)> {
     Some(rest.split_once('/').unwrap_or((rest, "")))
 }
 
-/// Splits `a/b/c` into `a/b` and `c`.
-fn split_last(rest: &str) -> Option<(&str, &str)> {
-    if rest.is_empty() {
-        return None;
-    }
-    Some(rest.rsplit_once('/').unwrap_or(("", rest)))
-}
-
-fn match_segments(pattern: &[Seg], mut rest: &str) -> Option<()> {
-    let mut segs = pattern.iter();
-    while let Some(seg) = segs.next() {
-        match seg {
-            Seg::Lit(lit) => {
-                let (head, tail) = split_first(rest)?;
-                (head == *lit).then_some(())?;
-                rest = tail;
-            }
-            Seg::Var => rest = split_first(rest)?.1,
-            Seg::Rest => {
-                for seg in segs.rev() {
-                    let Seg::Lit(lit) = seg else { return None };
-                    let (init, last) = split_last(rest)?;
-                    (last == *lit).then_some(())?;
-                    rest = init;
-                }
-                return (!rest.is_empty()).then_some(());
-            }
-        }
-    }
-    rest.is_empty().then_some(())
-}
-
 /// Why a request target was refused before any route was looked up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
@@ -572,21 +602,41 @@ impl<'a> Target<'a> {
         let Some(section) = Section::from_segment(first) else {
             return Lookup::Unknown;
         };
-        let mut seen_path = false;
-        for route in section.routes() {
-            if route.matches(rest) {
-                if route.method == method {
-                    return Lookup::Route(section, route);
-                }
-                seen_path = true;
+        with_segments(rest, |segments| {
+            let routes = section.routes();
+            // The first route in registration order with this method and path, as the engine's
+            // router picks it.
+            if let Some(route) = routes
+                .iter()
+                .find(|r| r.method == method && r.matches(segments))
+            {
+                Lookup::Route(section, route)
+            } else if routes.iter().any(|r| r.matches(segments)) {
+                Lookup::WrongMethod(section)
+            } else {
+                Lookup::Unknown
             }
-        }
-        if seen_path {
-            Lookup::WrongMethod(section)
-        } else {
-            Lookup::Unknown
-        }
+        })
     }
+}
+
+/// Calls `f` with the `/`-separated segments of `rest` (none when it is empty), split once and
+/// kept on the stack for all but the longest paths.
+fn with_segments<R>(rest: &str, f: impl FnOnce(&[&str]) -> R) -> R {
+    const ON_STACK: usize = 16;
+    if rest.is_empty() {
+        return f(&[]);
+    }
+    let mut stack = [""; ON_STACK];
+    let mut count = 0;
+    for segment in rest.split('/') {
+        if count == ON_STACK {
+            return f(&rest.split('/').collect::<Vec<_>>());
+        }
+        stack[count] = segment;
+        count += 1;
+    }
+    f(&stack[..count])
 }
 
 /// What a target names.
@@ -659,6 +709,14 @@ fn is_version(number: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_section_is_found_by_its_segment() {
+        for section in Section::ALL {
+            assert_eq!(Section::from_segment(section.segment()), Some(section));
+        }
+        assert_eq!(Section::from_segment("Containers"), None);
+    }
 
     fn lookup(method: &str, path: &str) -> Lookup {
         Target::parse(path).unwrap().route(Method::parse(method))
@@ -832,6 +890,19 @@ mod tests {
             lookup("GET", "/distribution/a/b/c/json"),
             Lookup::Route(Section::Distribution, _)
         ));
+    }
+
+    #[test]
+    fn names_with_more_segments_than_the_stack_holds_still_match() {
+        let name = vec!["part"; 40].join("/");
+        let (_, r) = route_of("GET", &format!("/images/{name}/json"));
+        assert_eq!(r.pattern, &[R, L("json")]);
+        let (_, r) = route_of("POST", &format!("/images/{name}/push"));
+        assert_eq!(r.pattern, &[R, L("push")]);
+        assert_eq!(
+            lookup("GET", &format!("/containers/{name}/json")),
+            Lookup::Unknown
+        );
     }
 
     #[test]
