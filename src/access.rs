@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::{Method, Uri};
+use hyper::Method;
 
 /// The client end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +68,9 @@ impl Outcome {
 pub struct Record {
     pub peer: Peer,
     pub method: Method,
-    /// Cheap to clone: the bytes are shared with the request.
-    pub uri: Uri,
+    /// A copy: sharing the request's bytes would keep the whole buffer the head was read into
+    /// alive for as long as the response streams (hours, for an event stream).
+    pub path: Box<str>,
     pub start: Instant,
 }
 
@@ -85,7 +86,7 @@ impl Record {
     /// A request that was refused or failed before any response body: logged at once.
     /// `needs` lists the variables that would allow it, when policy refused it.
     pub fn refused(&self, outcome: Outcome, status: u16, message: &str, needs: &str) {
-        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
         let decision = outcome.as_str();
         match outcome {
             Outcome::EngineError => tracing::error!(
@@ -102,7 +103,7 @@ impl Record {
 
     /// An allowed request whose response is complete (or abandoned by the client).
     pub fn finished(&self, status: u16, bytes: u64, complete: bool) {
-        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
         tracing::info!(
             target: "access", client = %peer, %method, %path, decision = %"allow", status, bytes, us, complete
         );
@@ -115,7 +116,7 @@ impl Record {
         from_engine: u64,
         error: Option<&std::io::Error>,
     ) {
-        let (peer, method, path, us) = (&self.peer, &self.method, self.uri.path(), self.micros());
+        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
         match error {
             None => tracing::info!(
                 target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,

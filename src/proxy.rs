@@ -91,7 +91,7 @@ impl Proxy {
         let record = Record {
             peer,
             method: req.method().clone(),
-            uri: req.uri().clone(),
+            path: req.uri().path().into(),
             start: Instant::now(),
         };
         let head = req.method() == hyper::Method::HEAD;

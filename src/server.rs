@@ -267,7 +267,10 @@ impl Connections {
     ) {
         let proxy = self.proxy.clone();
         let link = proxy.link();
-        let service = service_fn(move |req| proxy.clone().handle(peer, link.clone(), req));
+        // Boxed: hyper keeps room for the service's future in every connection, and this one is
+        // about 3 KiB; an event stream held open for hours should not carry it once answered.
+        let service =
+            service_fn(move |req| Box::pin(proxy.clone().handle(peer, link.clone(), req)));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEAD_TIMEOUT)
