@@ -130,7 +130,9 @@ pub const VARIABLES: &[Variable] = &[
         name: "LOG_LEVEL",
         kind: Kind::Value,
         default: "info",
-        help: "error, warn(ing), info, notice, debug or trace; HAProxy's emerg/alert/crit/err too.",
+        help: "error, warn(ing), info, notice, debug or trace; HAProxy's emerg/alert/crit/err too. \
+               info logs a line per request; under load lines are written in batches, at most \
+               50 ms late.",
     },
     Variable {
         name: "DISABLE_IPV6",
