@@ -367,21 +367,10 @@ mod tests {
         path
     }
 
-    fn method_name(m: Method) -> &'static str {
-        match m {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Other => "PATCH",
-        }
-    }
-
     /// The routes a policy opens, as "METHOD /path" strings.
     fn opened(p: &Policy) -> Vec<String> {
         all_routes()
-            .map(|(s, r)| (method_name(r.method), sample_path(s, r)))
+            .map(|(s, r)| (r.method.name_for_tests(), sample_path(s, r)))
             .filter(|(m, path)| decide(p, m, path).is_ok())
             .map(|(m, path)| format!("{m} {path}"))
             .collect()
@@ -409,7 +398,7 @@ mod tests {
             let prefix = format!("/v1.41/{}", section.segment());
             for (s, r) in all_routes() {
                 let path = sample_path(s, r);
-                let allowed = decide(&p, method_name(r.method), &path).is_ok();
+                let allowed = decide(&p, r.method.name_for_tests(), &path).is_ok();
                 let expected = s == section && r.access == Access::Read && r.facet.is_none();
                 assert_eq!(allowed, expected, "{} with only {}", path, section.var());
                 if allowed {
@@ -425,7 +414,7 @@ mod tests {
             let p = Policy::new(Flags::of(&[Flag::Section(section), Flag::Post]));
             for (s, r) in all_routes() {
                 let path = sample_path(s, r);
-                let allowed = decide(&p, method_name(r.method), &path).is_ok();
+                let allowed = decide(&p, r.method.name_for_tests(), &path).is_ok();
                 let opens_alone = matches!(
                     r.facet,
                     None | Some(
