@@ -289,16 +289,19 @@ pub struct Route {
     pub access: Access,
     pub upgrade: Option<Upgrade>,
     pub facet: Option<Facet>,
-    /// The pattern holds a [`Seg::Rest`]: it takes `pattern.len()` segments or more.
-    open_ended: bool,
+    /// Where the pattern's [`Seg::Rest`] is, if it has one: then it takes `pattern.len()`
+    /// segments or more.
+    rest_at: Option<usize>,
 }
 
 impl Route {
     const fn new(method: Method, pattern: &'static [Seg], access: Access) -> Route {
-        let mut open_ended = false;
+        let mut rest_at = None;
         let mut i = 0;
         while i < pattern.len() {
-            open_ended |= matches!(pattern[i], Seg::Rest);
+            if rest_at.is_none() && matches!(pattern[i], Seg::Rest) {
+                rest_at = Some(i);
+            }
             i += 1;
         }
         Route {
@@ -307,7 +310,7 @@ impl Route {
             access,
             upgrade: None,
             facet: None,
-            open_ended,
+            rest_at,
         }
     }
     const fn upgrade(self, upgrade: Upgrade) -> Route {
@@ -325,9 +328,9 @@ impl Route {
 
     /// Whether the path's segments after the section's own are this route's.
     fn matches(&self, segments: &[&str]) -> bool {
-        let fits = match self.open_ended {
-            true => segments.len() >= self.pattern.len(),
-            false => segments.len() == self.pattern.len(),
+        let fits = match self.rest_at {
+            Some(_) => segments.len() >= self.pattern.len(),
+            None => segments.len() == self.pattern.len(),
         };
         if !fits {
             return false;
@@ -342,7 +345,7 @@ impl Route {
                     Seg::Rest => false,
                 })
         };
-        match self.pattern.iter().position(|seg| *seg == Seg::Rest) {
+        match self.rest_at {
             None => fixed(self.pattern, segments),
             // Rest takes whatever lies between the segments before it and those after it.
             Some(at) => {

@@ -193,10 +193,20 @@ fn after_head(head: &[u8]) -> Result<State, HeadError> {
     }
     let mut length = None;
     let mut next = None;
+    // Spelled exactly, with no space before the colon: what a second parser would read as
+    // chunked framing beside a length.
+    let names_encoding = |line: &str| {
+        const ENCODING: &[u8] = b"transfer-encoding:";
+        line.as_bytes()
+            .get(..ENCODING.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(ENCODING))
+    };
+    let mut encoded = names_encoding(request_line);
     for line in lines {
         if line.starts_with([' ', '\t']) {
             return Err(HeadError::Folded);
         }
+        encoded |= names_encoding(line);
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
@@ -218,12 +228,6 @@ fn after_head(head: &[u8]) -> Result<State, HeadError> {
             }
         }
     }
-    const ENCODING: &[u8] = b"transfer-encoding:";
-    let encoded = text.lines().any(|l| {
-        l.as_bytes()
-            .get(..ENCODING.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(ENCODING))
-    });
     if encoded && length.is_some() {
         return Err(HeadError::LengthAndEncoding);
     }

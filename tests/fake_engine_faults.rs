@@ -9,6 +9,7 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,6 +81,16 @@ impl Serving {
             shutdown: Some(shutdown),
             done,
         }
+    }
+
+    /// Serves on a loopback port; shutdown tests see the port refuse connections once stopped.
+    fn on_tcp(fake: &FakeEngine, shutdown_grace: &str) -> (Serving, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (
+            Serving::start(Listener::Tcp(listener), fake, shutdown_grace),
+            addr,
+        )
     }
 
     /// Serves on a unix socket beside the fake's. With the clock paused, this keeps timers from
@@ -881,10 +892,8 @@ async fn length_beside_chunked_is_refused_before_the_engine() {
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish_and_refuses_new_connections() {
     let fake = FakeEngine::start(Behaviour::Stream);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     // Far longer than any bound here: finishing must not wait for the grace period to run out.
-    let mut serving = Serving::start(Listener::Tcp(listener), &fake, "10m");
+    let (mut serving, addr) = Serving::on_tcp(&fake, "10m");
     let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
     conn.write_all(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
         .await
@@ -918,9 +927,7 @@ async fn shutdown_lets_a_request_in_flight_finish_and_refuses_new_connections() 
 #[tokio::test]
 async fn shutdown_cuts_a_never_ending_stream_after_the_grace_period() {
     let fake = FakeEngine::start(Behaviour::Stream);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut serving = Serving::start(Listener::Tcp(listener), &fake, "200ms");
+    let (mut serving, addr) = Serving::on_tcp(&fake, "200ms");
     let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
     conn.write_all(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
         .await
@@ -938,9 +945,7 @@ async fn shutdown_cuts_a_never_ending_stream_after_the_grace_period() {
 #[tokio::test]
 async fn shutdown_cuts_an_exec_tunnel_after_the_grace_period() {
     let fake = FakeEngine::start(Behaviour::Hijack(Hijack::Echo));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut serving = Serving::start(Listener::Tcp(listener), &fake, "200ms");
+    let (mut serving, addr) = Serving::on_tcp(&fake, "200ms");
     let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
     conn.write_all(exec_start("").as_bytes()).await.unwrap();
     assert_eq!(read_head(&mut conn).await.status, 101);
