@@ -14,6 +14,8 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::Method;
 
+use crate::refusal::Refusal;
+
 /// The client end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
@@ -83,20 +85,23 @@ impl Record {
             .unwrap_or(u64::MAX)
     }
 
-    /// A request that was refused or failed before any response body: logged at once.
-    /// `needs` lists the variables that would allow it, when policy refused it.
-    pub fn refused(&self, outcome: Outcome, status: u16, message: &str, needs: &str) {
+    /// A request that was refused or failed before any response body: logged at once, the
+    /// message in its own quoted field and `needs=` as `crate::needs` writes it.
+    pub fn refused(&self, outcome: Outcome, refusal: &Refusal) {
         let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
         let decision = outcome.as_str();
+        let status = refusal.status.as_u16();
+        let text = refusal.text();
+        let needs = &refusal.needs;
         match outcome {
             Outcome::EngineError => tracing::error!(
-                target: "access", client = %peer, %method, %path, %decision, status, us, "{message}"
+                target: "access", client = %peer, %method, %path, %decision, status, us, reason = ?text
             ),
             _ if needs.is_empty() => tracing::warn!(
-                target: "access", client = %peer, %method, %path, %decision, status, us, "{message}"
+                target: "access", client = %peer, %method, %path, %decision, status, us, reason = ?text
             ),
             _ => tracing::warn!(
-                target: "access", client = %peer, %method, %path, %decision, status, %needs, us, "{message}"
+                target: "access", client = %peer, %method, %path, %decision, status, %needs, us, reason = ?text
             ),
         }
     }

@@ -281,6 +281,59 @@ pub enum Seg {
     Rest,
 }
 
+/// What dockgate reads of a route before forwarding it: the body, the query, or the object the
+/// path names, as `crate::inspect` judges them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inspection {
+    ContainerCreate,
+    /// Before API 1.24 the engine takes a whole HostConfig in a start body (still served by
+    /// engines up to 26, which accept API 1.12); `checkpoint-dir` names a host directory.
+    ContainerStart,
+    ContainerUpdate,
+    /// The exec's own `Privileged`, and the container it runs in.
+    ExecCreate,
+    /// Attach and archive: whatever the container they reach into can reach.
+    IntoContainer,
+    VolumeCreate,
+    ServiceSpec,
+    /// The network the path names.
+    NetworkConnect,
+    Build,
+    ImageCreate,
+    PluginInstall,
+}
+
+impl Inspection {
+    /// Whether the JSON body is read and judged; the others are judged on their query or path
+    /// (their bodies are tar streams, or described by the route's [`Body`]).
+    pub fn reads_body(self) -> bool {
+        matches!(
+            self,
+            Inspection::ContainerCreate
+                | Inspection::ContainerStart
+                | Inspection::ContainerUpdate
+                | Inspection::ExecCreate
+                | Inspection::VolumeCreate
+                | Inspection::ServiceSpec
+        )
+    }
+}
+
+/// What a route's request body is, when it is not read and judged. A route declares it, or
+/// takes no body: a route added later cannot pass a body nobody looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// No body: one that comes anyway is refused.
+    None,
+    /// The engine's handler reads no body, in any version it serves (moby's routers, 20.10 to
+    /// today); dockerode sends its options there as JSON all the same.
+    Ignored,
+    /// Data the engine takes as it is and that names no host power: a tar stream (build
+    /// context, image, archive), credentials, or a spec whose fields grant nothing on the host
+    /// (docs/body-policy.md lists each).
+    Data,
+}
+
 /// One route of the engine's API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -289,6 +342,8 @@ pub struct Route {
     pub access: Access,
     pub upgrade: Option<Upgrade>,
     pub facet: Option<Facet>,
+    pub body: Body,
+    pub inspection: Option<Inspection>,
     /// Where the pattern's [`Seg::Rest`] is, if it has one: then it takes `pattern.len()`
     /// segments or more.
     rest_at: Option<usize>,
@@ -310,7 +365,18 @@ impl Route {
             access,
             upgrade: None,
             facet: None,
+            body: Body::None,
+            inspection: None,
             rest_at,
+        }
+    }
+    const fn body(self, body: Body) -> Route {
+        Route { body, ..self }
+    }
+    const fn inspect(self, inspection: Inspection) -> Route {
+        Route {
+            inspection: Some(inspection),
+            ..self
         }
     }
     const fn upgrade(self, upgrade: Upgrade) -> Route {
@@ -373,21 +439,31 @@ const fn delete(pattern: &'static [Seg]) -> Route {
     Route::new(Method::Delete, pattern, Access::Write)
 }
 
+use Body::{Data, Ignored};
+use Inspection as I;
 use Seg::{Lit as L, Rest as R, Var as V};
 
 // The tables follow moby's api/server/router/*; a route missing here is denied, never guessed.
-const AUTH: &[Route] = &[post(&[])];
-const BUILD: &[Route] = &[post(&[]), post(&[L("prune")]), post(&[L("cancel")])];
-const COMMIT: &[Route] = &[post(&[])];
+// Each body-taking route says what its body is (docs/body-policy.md has the field table).
+const AUTH: &[Route] = &[post(&[]).body(Data)];
+const BUILD: &[Route] = &[
+    post(&[]).inspect(I::Build).body(Data),
+    post(&[L("prune")]).body(Ignored),
+    post(&[L("cancel")]).body(Ignored),
+];
+// The body is an image Config: what the image runs, nothing on the host.
+const COMMIT: &[Route] = &[post(&[]).body(Data)];
 const CONFIGS: &[Route] = &[
     get(&[]),
-    post(&[L("create")]),
+    post(&[L("create")]).body(Data),
     get(&[V]),
     delete(&[V]),
-    post(&[V, L("update")]),
+    post(&[V, L("update")]).body(Data),
 ];
 const CONTAINERS: &[Route] = &[
-    head(&[V, L("archive")]).facet(Facet::Archive),
+    head(&[V, L("archive")])
+        .facet(Facet::Archive)
+        .inspect(I::IntoContainer),
     get(&[L("json")]),
     get(&[V, L("export")]).facet(Facet::Export),
     get(&[V, L("changes")]).facet(Facet::Changes),
@@ -396,34 +472,49 @@ const CONTAINERS: &[Route] = &[
     get(&[V, L("logs")]).facet(Facet::Logs),
     get(&[V, L("stats")]),
     // A websocket attach feeds the container's stdin although it is a GET.
-    Route::new(Method::Get, &[V, L("attach"), L("ws")], Access::Write).upgrade(Upgrade::WebSocket),
-    get(&[V, L("archive")]).facet(Facet::Archive),
-    post(&[L("create")]),
-    post(&[V, L("kill")]).facet(Facet::Kill),
-    post(&[V, L("pause")]).facet(Facet::Pause),
-    post(&[V, L("unpause")]).facet(Facet::Unpause),
-    post(&[V, L("restart")]).facet(Facet::Restart),
-    post(&[V, L("start")]).facet(Facet::Start),
-    post(&[V, L("stop")]).facet(Facet::Stop),
+    Route::new(Method::Get, &[V, L("attach"), L("ws")], Access::Write)
+        .upgrade(Upgrade::WebSocket)
+        .inspect(I::IntoContainer),
+    get(&[V, L("archive")])
+        .facet(Facet::Archive)
+        .inspect(I::IntoContainer),
+    post(&[L("create")]).inspect(I::ContainerCreate),
+    post(&[V, L("kill")]).facet(Facet::Kill).body(Ignored),
+    post(&[V, L("pause")]).facet(Facet::Pause).body(Ignored),
+    post(&[V, L("unpause")]).facet(Facet::Unpause).body(Ignored),
+    post(&[V, L("restart")]).facet(Facet::Restart).body(Ignored),
+    post(&[V, L("start")])
+        .facet(Facet::Start)
+        .inspect(I::ContainerStart),
+    post(&[V, L("stop")]).facet(Facet::Stop).body(Ignored),
     // Waiting only observes; `docker run` opens it before start.
-    Route::new(Method::Post, &[V, L("wait")], Access::Read),
-    post(&[V, L("resize")]),
-    post(&[V, L("attach")]).upgrade(Upgrade::Tcp),
-    post(&[V, L("exec")]).facet(Facet::ExecCreate),
-    post(&[V, L("rename")]),
-    post(&[V, L("update")]),
-    post(&[L("prune")]),
-    put(&[V, L("archive")]).facet(Facet::Archive),
+    Route::new(Method::Post, &[V, L("wait")], Access::Read).body(Ignored),
+    post(&[V, L("resize")]).body(Ignored),
+    post(&[V, L("attach")])
+        .upgrade(Upgrade::Tcp)
+        .inspect(I::IntoContainer)
+        .body(Ignored),
+    post(&[V, L("exec")])
+        .facet(Facet::ExecCreate)
+        .inspect(I::ExecCreate),
+    post(&[V, L("rename")]).body(Ignored),
+    post(&[V, L("update")]).inspect(I::ContainerUpdate),
+    post(&[L("prune")]).body(Ignored),
+    put(&[V, L("archive")])
+        .facet(Facet::Archive)
+        .inspect(I::IntoContainer)
+        .body(Data),
     delete(&[V]),
 ];
 const DISTRIBUTION: &[Route] = &[get(&[R, L("json")])];
 const EVENTS: &[Route] = &[get(&[])];
 const EXEC: &[Route] = &[
     get(&[V, L("json")]),
-    post(&[V, L("start")]).upgrade(Upgrade::Tcp),
-    post(&[V, L("resize")]),
+    // Detach, Tty and ConsoleSize: how the exec made earlier is run.
+    post(&[V, L("start")]).upgrade(Upgrade::Tcp).body(Data),
+    post(&[V, L("resize")]).body(Ignored),
 ];
-const GRPC: &[Route] = &[post(&[]).upgrade(Upgrade::H2c)];
+const GRPC: &[Route] = &[post(&[]).upgrade(Upgrade::H2c).body(Ignored)];
 const IMAGES: &[Route] = &[
     get(&[L("json")]),
     get(&[L("search")]),
@@ -431,62 +522,72 @@ const IMAGES: &[Route] = &[
     get(&[R, L("get")]),
     get(&[R, L("history")]),
     get(&[R, L("json")]),
-    post(&[L("load")]),
-    post(&[L("create")]),
-    post(&[L("prune")]),
-    post(&[R, L("push")]),
-    post(&[R, L("tag")]),
+    post(&[L("load")]).body(Data),
+    post(&[L("create")]).inspect(I::ImageCreate).body(Data),
+    post(&[L("prune")]).body(Ignored),
+    // Older clients send the registry credentials as the body.
+    post(&[R, L("push")]).body(Data),
+    post(&[R, L("tag")]).body(Ignored),
     delete(&[R]),
 ];
 const INFO: &[Route] = &[get(&[])];
 const NETWORKS: &[Route] = &[
     get(&[]),
     get(&[V]),
-    post(&[L("create")]),
-    post(&[V, L("connect")]),
-    post(&[V, L("disconnect")]),
-    post(&[L("prune")]),
+    post(&[L("create")]).body(Data),
+    post(&[V, L("connect")])
+        .inspect(I::NetworkConnect)
+        .body(Data),
+    post(&[V, L("disconnect")]).body(Data),
+    post(&[L("prune")]).body(Ignored),
     delete(&[V]),
 ];
-const NODES: &[Route] = &[get(&[]), get(&[V]), delete(&[V]), post(&[V, L("update")])];
+const NODES: &[Route] = &[
+    get(&[]),
+    get(&[V]),
+    delete(&[V]),
+    post(&[V, L("update")]).body(Data),
+];
 const PING: &[Route] = &[get(&[]), head(&[])];
 const PLUGINS: &[Route] = &[
     get(&[]),
     get(&[L("privileges")]),
     get(&[R, L("json")]),
-    post(&[L("pull")]),
-    post(&[L("create")]),
-    post(&[R, L("enable")]),
-    post(&[R, L("disable")]),
-    post(&[R, L("push")]),
-    post(&[R, L("upgrade")]),
-    post(&[R, L("set")]),
+    post(&[L("pull")]).inspect(I::PluginInstall).body(Data),
+    post(&[L("create")]).inspect(I::PluginInstall).body(Data),
+    post(&[R, L("enable")]).body(Ignored),
+    post(&[R, L("disable")]).body(Ignored),
+    post(&[R, L("push")]).body(Ignored),
+    post(&[R, L("upgrade")])
+        .inspect(I::PluginInstall)
+        .body(Data),
+    post(&[R, L("set")]).inspect(I::PluginInstall).body(Data),
     delete(&[R]),
 ];
 const SECRETS: &[Route] = &[
     get(&[]),
-    post(&[L("create")]),
+    post(&[L("create")]).body(Data),
     get(&[V]),
     delete(&[V]),
-    post(&[V, L("update")]),
+    post(&[V, L("update")]).body(Data),
 ];
 const SERVICES: &[Route] = &[
     get(&[]),
     get(&[V]),
     get(&[V, L("logs")]),
-    post(&[L("create")]),
-    post(&[V, L("update")]),
+    post(&[L("create")]).inspect(I::ServiceSpec),
+    post(&[V, L("update")]).inspect(I::ServiceSpec),
     delete(&[V]),
 ];
-const SESSION: &[Route] = &[post(&[]).upgrade(Upgrade::H2c)];
+const SESSION: &[Route] = &[post(&[]).upgrade(Upgrade::H2c).body(Ignored)];
 const SWARM: &[Route] = &[
     get(&[]),
     get(&[L("unlockkey")]),
-    post(&[L("init")]),
-    post(&[L("join")]),
-    post(&[L("leave")]),
-    post(&[L("update")]),
-    post(&[L("unlock")]),
+    post(&[L("init")]).body(Data),
+    post(&[L("join")]).body(Data),
+    post(&[L("leave")]).body(Ignored),
+    post(&[L("update")]).body(Data),
+    post(&[L("unlock")]).body(Data),
 ];
 const SYSTEM: &[Route] = &[get(&[L("df")])];
 const TASKS: &[Route] = &[get(&[]), get(&[V]), get(&[V, L("logs")])];
@@ -494,9 +595,10 @@ const VERSION: &[Route] = &[get(&[])];
 const VOLUMES: &[Route] = &[
     get(&[]),
     get(&[V]),
-    post(&[L("create")]),
-    post(&[L("prune")]),
-    put(&[V]),
+    post(&[L("create")]).inspect(I::VolumeCreate),
+    post(&[L("prune")]).body(Ignored),
+    // A cluster volume's new spec (availability): swarm only.
+    put(&[V]).body(Data),
     delete(&[V]),
 ];
 
@@ -988,5 +1090,27 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn every_route_says_what_its_body_is() {
+        let mut judged = 0;
+        for (section, route) in all_routes() {
+            let reads = route.inspection.is_some_and(Inspection::reads_body);
+            judged += usize::from(reads);
+            match route.method {
+                // A body on these has no meaning a handler gives it: refused.
+                Method::Get | Method::Head | Method::Delete => assert!(
+                    route.body == Body::None && !reads,
+                    "{section:?} {route:?}"
+                ),
+                // A write route states its body, or is judged: a new one refuses bodies until
+                // someone has read the engine's handler for it.
+                _ => assert!(route.body != Body::None || reads, "{section:?} {route:?}"),
+            }
+        }
+        assert_eq!(judged, 7);
+        let inspected = all_routes().filter(|(_, r)| r.inspection.is_some()).count();
+        assert_eq!(inspected, 19);
     }
 }

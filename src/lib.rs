@@ -12,7 +12,12 @@
 //! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
-//! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...).
+//! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...),
+//!   judged as the engine reads them, with what they borrow from other objects.
+//! - [`engine_facts`]: asks the engine about its defaults and about the objects a request
+//!   borrows from.
+//! - [`refusal`]: one refusal, rendered in the engine's error shape in one place.
+//! - [`needs`]: what would allow a refused request, as data.
 //! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request.
@@ -31,15 +36,18 @@
 pub mod access;
 pub mod api;
 pub mod config;
+pub mod engine_facts;
 pub mod exec;
 pub mod head;
 pub mod health;
 pub mod inspect;
 pub mod limits;
 pub mod log_output;
+pub mod needs;
 pub mod policy;
 pub mod privilege;
 pub mod proxy;
+pub mod refusal;
 pub mod server;
 pub mod tunnel;
 pub mod upstream;

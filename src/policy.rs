@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::api::{Access, Facet, Lookup, Method, Route, Section, Target};
+use crate::needs::{Grant, Item, Needs};
 
 /// A boolean variable that grants something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,13 +156,13 @@ impl fmt::Debug for Flags {
 
 /// What a route needs: all of `all`, or any one of `any` on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Needs {
+pub struct Requires {
     pub all: Flags,
     pub any: Flags,
 }
 
 /// The variables that open `route` in `section`.
-pub fn needs(section: Section, route: &Route) -> Needs {
+pub fn requires(section: Section, route: &Route) -> Requires {
     let mut all = Flags::default();
     let mut any = Flags::default();
     all.set(Flag::Section(section), true);
@@ -185,7 +186,7 @@ pub fn needs(section: Section, route: &Route) -> Needs {
         Some(Facet::Pause) => any.set(Flag::AllowPause, true),
         Some(Facet::Unpause) => any.set(Flag::AllowUnpause, true),
     }
-    Needs { all, any }
+    Requires { all, any }
 }
 
 /// The policy in force: which variables are on.
@@ -233,6 +234,33 @@ impl Refusal {
                 alternatives,
             } => hint(missing, alternatives),
             _ => String::new(),
+        }
+    }
+}
+
+impl Refusal {
+    /// What would allow it, as data: every missing variable, or one of the narrow alternatives.
+    pub fn needs(self) -> Needs {
+        let Refusal::NotGranted {
+            missing,
+            alternatives,
+        } = self
+        else {
+            return Needs::none();
+        };
+        let on =
+            |flags: Flags| -> Vec<Grant> { flags.iter().map(|f| Grant::on(f.var())).collect() };
+        if alternatives.is_empty() {
+            return Needs {
+                items: on(missing).into_iter().map(Item::one).collect(),
+            };
+        }
+        let mut choices: Vec<Vec<Grant>> = on(alternatives).into_iter().map(|g| vec![g]).collect();
+        if !missing.is_empty() {
+            choices.push(on(missing));
+        }
+        Needs {
+            items: vec![Item { choices }],
         }
     }
 }
@@ -311,7 +339,7 @@ impl Policy {
             Lookup::Debug => return Err(Refusal::Debug),
             Lookup::Libpod => return Err(Refusal::Libpod),
         };
-        let needs = needs(section, route);
+        let needs = requires(section, route);
         let by_alternative = self.granted.0 & needs.any.0 != 0;
         let missing = needs.all.without(self.granted);
         if !by_alternative && !missing.is_empty() {

@@ -15,40 +15,29 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{LoggedBody, Outcome, Peer, Record};
-use crate::api::{Method, Target};
-use crate::inspect::{self, BodyPolicy, BodyRefusal, Inspection};
+use crate::api::{Body, Inspection, Method, Seg, Target};
+use crate::engine_facts::EngineFacts;
+use crate::inspect::{self, BodyPolicy, Judgement};
 use crate::policy::Policy;
+use crate::refusal::Refusal;
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
 
 pub type ResponseBody = Either<LoggedBody<Incoming>, Full<Bytes>>;
+
+/// How many rounds of engine lookups one judgement may take (a `container:` mode of a container
+/// that takes its network from another, ...); past that the request is refused.
+const MAX_LOOKUP_ROUNDS: usize = 8;
 
 /// The shared state every connection's requests go through.
 pub struct Proxy {
     policy: Policy,
     body: BodyPolicy,
     upstream: Upstream,
+    engine: EngineFacts,
     /// Upgraded connections outlive their request; they are tracked for shutdown.
     tunnels: TaskTracker,
     kill: CancellationToken,
-}
-
-/// A request we answer ourselves: its status and the message after `dockgate: `.
-struct Refused {
-    status: StatusCode,
-    message: String,
-    /// The variables that would allow it, for the log.
-    hint: String,
-}
-
-impl Refused {
-    fn bad_request(message: String) -> Refused {
-        Refused {
-            status: StatusCode::BAD_REQUEST,
-            message,
-            hint: String::new(),
-        }
-    }
 }
 
 /// What passed the checks: the path to send when it differs from the one received, and whether
@@ -56,8 +45,9 @@ impl Refused {
 struct Checked {
     rewritten: Option<PathAndQuery>,
     upgrade: bool,
-    /// The route's body must be read and judged before it goes on.
-    inspect_body: Option<Inspection>,
+    /// What is judged before the request goes on, with the canonical path and the object the
+    /// path names.
+    inspection: Option<(Inspection, String, Option<String>)>,
 }
 
 impl Proxy {
@@ -71,6 +61,7 @@ impl Proxy {
         Proxy {
             policy,
             body,
+            engine: EngineFacts::new(upstream.clone()),
             upstream,
             tunnels,
             kill,
@@ -95,75 +86,69 @@ impl Proxy {
             start: Instant::now(),
         };
         let head = req.method() == hyper::Method::HEAD;
-        let refuse = |refused: Refused, close: bool| {
-            let Refused {
-                status,
-                message,
-                hint,
-            } = refused;
-            record.refused(Outcome::Refused, status.as_u16(), &message, &hint);
-            error_response(status, &message, head, close)
+        let refuse = |refusal: Refusal, close: bool| {
+            record.refused(Outcome::Refused, &refusal);
+            refusal.response(head, close).map(Either::Right)
         };
-        let checked = match self.check(&req) {
+        let mut checked = match self.check(&req) {
             Ok(checked) => checked,
-            Err(refused) => {
+            Err(refusal) => {
                 // A client still uploading (a build context, an image) reads our answer only if
                 // its upload is taken first; past the bound the connection closes instead.
                 let drained =
-                    refused.status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
-                return Ok(refuse(refused, !drained));
+                    refusal.status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
+                return Ok(refuse(refusal, !drained));
             }
         };
-        let req = match checked.inspect_body {
+        let req = match checked.inspection.take() {
             None => req.map(Either::Left),
-            Some(inspection) => match self.read_and_judge(req, inspection).await {
-                Ok(req) => req,
-                Err((refused, close)) => return Ok(refuse(refused, close)),
-            },
+            Some((inspection, path, subject)) => {
+                match self
+                    .inspect(req, inspection, &path, subject.as_deref())
+                    .await
+                {
+                    Ok(req) => req,
+                    Err((refusal, close)) => return Ok(refuse(refusal, close)),
+                }
+            }
         };
         Ok(self.forward(&link, req, checked, record).await)
     }
 
-    fn check(&self, req: &Request<Incoming>) -> Result<Checked, Refused> {
+    fn check(&self, req: &Request<Incoming>) -> Result<Checked, Refusal> {
         check_framing(req.headers())?;
         let uri = req.uri();
         let method = req.method();
         if uri.scheme().is_some() || uri.authority().is_some() {
-            return Err(Refused::bad_request(format!(
-                "dockgate: {method} {uri} is refused: send the path only, not an absolute URL"
+            return Err(Refusal::bad_request(format!(
+                "{method} {uri} is refused: send the path only, not an absolute URL"
             )));
         }
         let raw_path = uri.path();
-        let target = Target::parse(raw_path).map_err(|e| {
-            Refused::bad_request(format!("dockgate: {method} {raw_path} is refused: {e}"))
-        })?;
+        let target = Target::parse(raw_path)
+            .map_err(|e| Refusal::bad_request(format!("{method} {raw_path} is refused: {e}")))?;
         let upgrade = match req.headers().get(header::UPGRADE) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| {
-                Refused::bad_request(format!(
-                    "dockgate: {method} {raw_path} has a malformed Upgrade header"
+                Refusal::bad_request(format!(
+                    "{method} {raw_path} has a malformed Upgrade header"
                 ))
             })?),
         };
         let allowed = self
             .policy
             .decide(Method::parse(method.as_str()), &target, upgrade)
-            .map_err(|refusal| Refused {
+            .map_err(|refusal| Refusal {
                 status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
-                message: format!("dockgate: {method} {} {refusal}", target.path()),
-                hint: refusal.hint(),
+                message: format!("{method} {} {refusal}", target.path()),
+                needs: refusal.needs(),
             })?;
-        check_body_framing(method, req.headers()).map_err(|why| {
-            Refused::bad_request(format!(
-                "dockgate: {method} {} is refused: {why}",
-                target.path()
-            ))
-        })?;
-        let inspection = inspect::inspection(allowed.section, allowed.route);
-        if let Some(inspection) = inspection {
-            inspect::check_query(inspection, uri.query().unwrap_or(""), &self.body)
-                .map_err(|r| body_refusal(r, method, target.path()))?;
-        }
+        let route = allowed.route;
+        let inspection = route.inspection;
+        let body_read = inspection.is_some_and(Inspection::reads_body);
+        check_body_framing(req.headers(), body_read || route.body != Body::None).map_err(
+            |why| Refusal::bad_request(format!("{method} {} is refused: {why}", target.path())),
+        )?;
         let rewritten = match target.forward_path(raw_path) {
             std::borrow::Cow::Borrowed(_) => None,
             std::borrow::Cow::Owned(path) => {
@@ -172,58 +157,132 @@ impl Proxy {
                     None => path,
                 };
                 Some(PathAndQuery::try_from(path_and_query).map_err(|_| {
-                    Refused::bad_request(format!(
-                        "dockgate: {method} {raw_path} cannot be re-encoded"
-                    ))
+                    Refusal::bad_request(format!("{method} {raw_path} cannot be re-encoded"))
                 })?)
             }
+        };
+        // The object the path names: `/containers/{id}/exec` → `id`.
+        let subject = || {
+            (route.pattern.first() == Some(&Seg::Var))
+                .then(|| target.path().split('/').nth(2).map(str::to_string))
+                .flatten()
         };
         Ok(Checked {
             rewritten,
             upgrade: upgrade.is_some(),
-            inspect_body: inspection.filter(|i| i.reads_body()),
+            inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
         })
     }
 
-    /// Reads an inspected route's body (up to MAX_BODY), judges it, and returns the request with
-    /// exactly those bytes as its body. On refusal, whether the connection must close.
-    async fn read_and_judge(
+    /// Reads an inspected route's body (up to MAX_BODY) if it judges one, judges the request,
+    /// and returns it with exactly the bytes judged as its body. On refusal, whether the
+    /// connection must close.
+    async fn inspect(
         &self,
         req: Request<Incoming>,
         inspection: Inspection,
-    ) -> Result<Request<RequestBody>, (Refused, bool)> {
+        path: &str,
+        subject: Option<&str>,
+    ) -> Result<Request<RequestBody>, (Refusal, bool)> {
         let (mut parts, body) = req.into_parts();
-        let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
-        let bytes = match Limited::new(body, self.body.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<LengthLimitError>() => {
-                let message = format!(
-                    "dockgate: {method} {path} is refused: its body is larger than MAX_BODY ({} bytes), \
+        let method = parts.method.clone();
+        let (bytes, body) = if inspection.reads_body() {
+            let bytes = self
+                .read_body(body, &method, path)
+                .await
+                .map_err(|refusal| (refusal, true))?;
+            (Some(bytes.clone()), Either::Right(Full::new(bytes)))
+        } else {
+            (None, Either::Left(body))
+        };
+        let parsed = inspect::parse_body(inspection, bytes.as_deref().unwrap_or_default())
+            .map_err(|why| {
+                let refusal = Refusal::bad_request(format!("{method} {path} is refused: {why}"));
+                (refusal, false)
+            })?;
+        let request = inspect::Request {
+            inspection,
+            subject,
+            query: parts.uri.query().unwrap_or(""),
+            body: parsed.as_ref(),
+        };
+        let verdict = self.judge(request, &method, path).await;
+        if let Err(refusal) = verdict {
+            let close = match body {
+                Either::Left(unread) => {
+                    refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
+                }
+                Either::Right(_) => false,
+            };
+            return Err((refusal, close));
+        }
+        if let Some(bytes) = &bytes {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+        Ok(Request::from_parts(parts, body))
+    }
+
+    async fn read_body(
+        &self,
+        body: Incoming,
+        method: &hyper::Method,
+        path: &str,
+    ) -> Result<Bytes, Refusal> {
+        match Limited::new(body, self.body.max_body).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<LengthLimitError>() => Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{method} {path} is refused: its body is larger than MAX_BODY ({} bytes), \
                      and dockgate forwards only what it has read",
                     self.body.max_body
-                );
-                let refused = Refused {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    message,
-                    hint: "MAX_BODY".into(),
-                };
-                return Err((refused, true));
-            }
-            Err(error) => {
-                let message = format!(
-                    "dockgate: {method} {path} is refused: its body could not be read: {error}"
-                );
-                return Err((Refused::bad_request(message), true));
-            }
-        };
-        if let Err(refusal) = inspect::check_body(inspection, &bytes, &self.body) {
-            return Err((body_refusal(refusal, &method, &path), false));
+                ),
+            )),
+            Err(error) => Err(Refusal::bad_request(format!(
+                "{method} {path} is refused: its body could not be read: {error}"
+            ))),
         }
-        parts.headers.remove(header::TRANSFER_ENCODING);
-        parts
-            .headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        Ok(Request::from_parts(parts, Either::Right(Full::new(bytes))))
+    }
+
+    /// Judges a request, asking the engine about what it borrows until nothing is unknown.
+    async fn judge(
+        &self,
+        request: inspect::Request<'_>,
+        method: &hyper::Method,
+        path: &str,
+    ) -> Result<(), Refusal> {
+        let mut facts = self.engine.facts().await;
+        for _ in 0..MAX_LOOKUP_ROUNDS {
+            let judgement: Judgement =
+                inspect::judge(request, &self.body, &facts).map_err(|why| {
+                    Refusal::bad_request(format!("{method} {path} is refused: {why}"))
+                })?;
+            if judgement.unresolved.is_empty() {
+                if judgement.findings.is_empty() {
+                    return Ok(());
+                }
+                return Err(Refusal::forbidden(judgement.message(), judgement.needs()));
+            }
+            self.engine
+                .resolve(&mut facts, &judgement.unresolved)
+                .await
+                .map_err(|error| {
+                    Refusal::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!(
+                            "{method} {path} is refused: dockgate could not ask the engine about \
+                             what it takes from other objects: {error}"
+                        ),
+                    )
+                })?;
+        }
+        Err(Refusal::forbidden(
+            format!("{method} {path} is refused: it takes from objects that take from others more than {MAX_LOOKUP_ROUNDS} deep"),
+            crate::needs::Needs::none(),
+        ))
     }
 
     async fn forward(
@@ -250,9 +309,9 @@ impl Proxy {
                     UpstreamError::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                     UpstreamError::Failed { .. } => StatusCode::BAD_GATEWAY,
                 };
-                let message = format!("dockgate: {error}");
-                record.refused(Outcome::EngineError, status.as_u16(), &message, "");
-                return error_response(status, &message, head, false);
+                let refusal = Refusal::new(status, error.to_string());
+                record.refused(Outcome::EngineError, &refusal);
+                return refusal.response(head, false).map(Either::Right);
             }
         };
 
@@ -280,32 +339,14 @@ impl Proxy {
     }
 }
 
-/// A body refusal in the client's words: 403 names the field and the variable; 400 says why the
-/// request could be read two ways.
-fn body_refusal(refusal: BodyRefusal, method: &hyper::Method, path: &str) -> Refused {
-    let message = match refusal.status {
-        403 => format!("dockgate: {}", refusal.message),
-        _ => format!("dockgate: {method} {path} is refused: {}", refusal.message),
-    };
-    Refused {
-        status: StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST),
-        message,
-        hint: refusal.needs,
-    }
-}
-
 /// Bodies the engine would read differently from us: form values merge over the query string in
 /// Go's handlers, and a body on a route that takes none has no meaning we could have judged.
-fn check_body_framing(method: &hyper::Method, headers: &HeaderMap) -> Result<(), &'static str> {
+fn check_body_framing(headers: &HeaderMap, takes_body: bool) -> Result<(), &'static str> {
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
-    if matches!(
-        *method,
-        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::DELETE
-    ) && has_body
-    {
+    if has_body && !takes_body {
         return Err("this route takes no request body");
     }
     let form = headers
@@ -344,12 +385,12 @@ async fn drain(mut body: Incoming) -> bool {
 }
 
 /// Requests whose length two parsers could read differently are refused before anything else.
-fn check_framing(headers: &HeaderMap) -> Result<(), Refused> {
+fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
     let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
     let encodings: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
     let refuse = |why: &str| {
-        Err(Refused::bad_request(format!(
-            "dockgate: the request is refused: {why}"
+        Err(Refusal::bad_request(format!(
+            "the request is refused: {why}"
         )))
     };
     if lengths > 1 {
@@ -404,32 +445,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
-}
-
-/// The engine's own error shape: clients print `message` only when the type is exactly
-/// `application/json`.
-fn error_response(
-    status: StatusCode,
-    message: &str,
-    head: bool,
-    close: bool,
-) -> Response<ResponseBody> {
-    let body = if head {
-        Bytes::new()
-    } else {
-        Bytes::from(serde_json::json!({ "message": message }).to_string())
-    };
-    let mut response = Response::new(Either::Right(Full::new(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 #[cfg(test)]
@@ -487,40 +502,5 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h.len(), 3);
-    }
-
-    #[test]
-    fn error_bodies_have_the_docker_shape() {
-        let r = error_response(
-            StatusCode::FORBIDDEN,
-            "dockgate: GET /networks is not allowed; set NETWORKS=1",
-            false,
-            false,
-        );
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
-        let Either::Right(body) = r.into_body() else {
-            panic!()
-        };
-        let bytes = futures_body(body);
-        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            json["message"],
-            "dockgate: GET /networks is not allowed; set NETWORKS=1"
-        );
-        let r = error_response(StatusCode::FORBIDDEN, "x", true, false);
-        let Either::Right(body) = r.into_body() else {
-            panic!()
-        };
-        assert!(futures_body(body).is_empty());
-    }
-
-    fn futures_body(body: Full<Bytes>) -> Bytes {
-        use http_body_util::BodyExt;
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(body.collect())
-            .unwrap()
-            .to_bytes()
     }
 }

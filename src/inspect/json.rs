@@ -33,6 +33,8 @@ pub enum Ambiguous {
     NonAscii(String),
     #[error("{0} has the wrong type for the engine")]
     WrongType(String),
+    #[error("{0}")]
+    Query(String),
 }
 
 /// Parses one JSON value; trailing data, exact duplicate keys and invalid UTF-8 are refused.

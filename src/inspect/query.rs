@@ -26,6 +26,21 @@ pub fn first_values<'k>(
     Ok(found)
 }
 
+/// Every value of `wanted`, for the handlers that read `r.Form[key]` as a list.
+pub fn all_values(query: &str, wanted: &str) -> Result<Vec<String>, String> {
+    let mut found = vec![];
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        if pair.contains(';') {
+            return Err("the query has a ';' separator".into());
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(key)? == wanted {
+            found.push(decode(value)?);
+        }
+    }
+    Ok(found)
+}
+
 fn decode(text: &str) -> Result<String, String> {
     let spaced = text.replace('+', " ");
     let bytes = spaced.as_bytes();
@@ -68,5 +83,13 @@ mod tests {
         assert!(first_values("t=1&t=2", &["networkmode"]).is_ok());
         // An encoded key is the same key to the engine.
         assert!(first_values("networkmode=none&network%6Dode=host", &["networkmode"]).is_err());
+    }
+
+    #[test]
+    fn list_values_are_all_read() {
+        assert_eq!(
+            all_values("securityopt=a&t=x&security%6Fpt=b", "securityopt").unwrap(),
+            ["a", "b"]
+        );
     }
 }
