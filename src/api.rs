@@ -1100,10 +1100,9 @@ mod tests {
             judged += usize::from(reads);
             match route.method {
                 // A body on these has no meaning a handler gives it: refused.
-                Method::Get | Method::Head | Method::Delete => assert!(
-                    route.body == Body::None && !reads,
-                    "{section:?} {route:?}"
-                ),
+                Method::Get | Method::Head | Method::Delete => {
+                    assert!(route.body == Body::None && !reads, "{section:?} {route:?}")
+                }
                 // A write route states its body, or is judged: a new one refuses bodies until
                 // someone has read the engine's handler for it.
                 _ => assert!(route.body != Body::None || reads, "{section:?} {route:?}"),

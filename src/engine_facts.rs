@@ -14,6 +14,9 @@ use crate::inspect::json::{self, Json};
 use crate::inspect::{EngineDefaults, Facts, Ref};
 use crate::upstream::{EngineLink, Upstream, UpstreamError};
 
+/// Who asks, in the engine's logs (and for tests that tell dockgate's lookups from requests).
+pub const USER_AGENT: &str = concat!("dockgate/", env!("CARGO_PKG_VERSION"));
+
 /// The largest engine answer read for a lookup; inspect output is a few KiB.
 const MAX_ANSWER: usize = 4 << 20;
 
@@ -125,6 +128,7 @@ fn encode(name: &str) -> String {
 /// GETs `path`; `None` when the engine has no such object.
 async fn get(link: &EngineLink, path: &str) -> Result<Option<Json>, LookupError> {
     let request = Request::get(path)
+        .header(hyper::header::USER_AGENT, USER_AGENT)
         .body(Either::Right(Full::new(Bytes::new())))
         .expect("a GET with a path is a valid request");
     let response = link.send(request).await?;

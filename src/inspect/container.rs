@@ -254,7 +254,9 @@ impl Judge<'_> {
         if let Some(runtime) = host.field(at, "Runtime")? {
             let what = path(at, "Runtime");
             let runtime = runtime.as_str(&what)?;
-            let default = runtime.is_empty() || runtime == self.facts.defaults.default_runtime;
+            // runc is every engine's own; another default is what this engine was set up with.
+            let default =
+                matches!(runtime, "" | "runc") || runtime == self.facts.defaults.default_runtime;
             self.refuse(
                 format!("{what}={runtime} is not allowed; set ALLOW_SECURITY_OPTS=1"),
                 needs(),

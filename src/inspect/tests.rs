@@ -588,10 +588,10 @@ fn every_local_volume_option_is_judged() {
         "DriverOpts device=/ mounts host path /, which is not allowed; add it to ALLOW_BIND_MOUNTS"
     );
     for (opts, needed) in [
-        // mount(2) resolves a relative device against the engine's working directory, /.
+        // mount(2) resolves a relative device against the engine's working directory.
         (
             r#"{"type":"none","o":"bind","device":"etc"}"#,
-            "ALLOW_BIND_MOUNTS=/etc",
+            "ALLOW_BIND_MOUNTS=/",
         ),
         (
             r#"{"type":"none","o":"rbind,ro","device":"/srv/../etc"}"#,

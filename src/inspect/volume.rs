@@ -9,7 +9,7 @@
 //! show the host's own kernel state or files, and only `ALLOW_PRIVILEGED` covers it.
 
 use super::json::{Ambiguous, Json};
-use super::Judge;
+use super::{paths, Judge};
 use crate::needs::Grant;
 
 /// The flags moby's `mount.ParseOptions` takes out of `o`; every other item is handed to the
@@ -89,11 +89,21 @@ impl Judge<'_> {
         let o_read_only = items.contains(&"ro");
         let described = format!("{what} (type={kind:?} device={device:?} o={o:?})");
         if is_bind {
-            self.host_path(
-                format!("{what} device={device}"),
-                device,
-                read_only || o_read_only,
-            );
+            let read_only = read_only || o_read_only;
+            if device.starts_with('/') {
+                self.host_path(format!("{what} device={device}"), device, read_only);
+            } else {
+                // mount(2) resolves it against the engine's working directory, which dockgate
+                // cannot know: only a grant of the whole host covers it.
+                let whole = paths::judge(&self.policy.bind_mounts, "/", read_only);
+                let grant = if read_only { "/:ro" } else { "/" };
+                self.refuse(
+                    format!("{what} device={device:?} is a relative path, which the engine resolves against its own \
+                             working directory; set ALLOW_BIND_MOUNTS={grant}"),
+                    Grant::value("ALLOW_BIND_MOUNTS", grant),
+                    whole == paths::PathVerdict::Allowed,
+                );
+            }
             // A bind takes no data; anything else in `o` would be a filesystem's.
             if let Some(data) = items.iter().find(|i| !MOUNT_FLAGS.contains(i)) {
                 self.refuse(

@@ -200,7 +200,22 @@ async fn handle(
     let method = req.method().as_str().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
 
+    let lookup = method == "GET"
+        && req
+            .headers()
+            .get("user-agent")
+            .is_some_and(|ua| ua.as_bytes().starts_with(b"dockgate/"));
     let response = match (method.as_str(), segments.as_slice()) {
+        // dockgate's own questions about what a request borrows: an empty engine.
+        ("GET", ["info"]) if lookup => respond(
+            StatusCode::OK,
+            full(r#"{"CgroupVersion":"2","DefaultRuntime":"runc"}"#),
+        ),
+        ("GET", ["version"]) if lookup => respond(StatusCode::OK, full(r#"{"Version":"28.5.1"}"#)),
+        ("GET", _) if lookup => respond(
+            StatusCode::NOT_FOUND,
+            full(r#"{"message":"no such object"}"#),
+        ),
         ("GET" | "HEAD", ["_ping"]) => {
             let mut r = respond(StatusCode::OK, full("OK"));
             let h = r.headers_mut();
