@@ -210,6 +210,9 @@ impl Config {
         }
         let mut config = builder.build();
         config.warnings = warnings::about_names(env)?;
+        config
+            .warnings
+            .extend(warnings::about_effects(env, &config));
         Ok(config)
     }
 }

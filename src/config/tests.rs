@@ -468,3 +468,100 @@ fn every_switch_sets_something_of_its_own() {
     }
     assert_eq!(seen.len(), 6);
 }
+
+#[test]
+fn post_without_a_section_that_writes_is_warned_about() {
+    let c = config(&[("POST", "1")]).unwrap();
+    assert_eq!(
+        c.warnings,
+        ["POST=1 has no effect: no enabled section has routes that write; enable the sections to \
+          write to, e.g. CONTAINERS=1"]
+    );
+    // The default sections (ping, version, events) only read.
+    let c = config(&[("POST", "1"), ("PING", "1"), ("EVENTS", "1")]).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    for section in ["CONTAINERS", "IMAGES", "NETWORKS", "VOLUMES"] {
+        let c = config(&[("POST", "1"), (section, "1")]).unwrap();
+        assert!(c.warnings.is_empty(), "{section}: {:?}", c.warnings);
+    }
+}
+
+#[test]
+fn exec_without_containers_and_post_is_warned_about() {
+    let exec_warning = |pairs: &[(&str, &str)]| {
+        let c = config(pairs).unwrap();
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("EXEC=1 without CONTAINERS=1 and POST=1"))
+    };
+    assert!(exec_warning(&[("EXEC", "1")]));
+    assert!(exec_warning(&[("EXEC", "1"), ("CONTAINERS", "1")]));
+    assert!(exec_warning(&[
+        ("EXEC", "1"),
+        ("POST", "1"),
+        ("IMAGES", "1")
+    ]));
+    assert!(!exec_warning(&[
+        ("EXEC", "1"),
+        ("CONTAINERS", "1"),
+        ("POST", "1")
+    ]));
+    let c = config(&[("EXEC", "1"), ("CONTAINERS", "1"), ("POST", "1")]).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn archive_and_export_without_containers_are_warned_about() {
+    let c = config(&[("ALLOW_ARCHIVE", "1"), ("ALLOW_EXPORT", "yes")]).unwrap();
+    assert_eq!(
+        c.warnings,
+        [
+            "ALLOW_ARCHIVE=1 has no effect without CONTAINERS=1: it narrows what the containers \
+             section allows",
+            "ALLOW_EXPORT=1 has no effect without CONTAINERS=1: it narrows what the containers \
+             section allows",
+        ]
+    );
+    let c = config(&[
+        ("ALLOW_ARCHIVE", "1"),
+        ("ALLOW_EXPORT", "1"),
+        ("CONTAINERS", "1"),
+    ])
+    .unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn body_switches_with_no_body_allowed_are_warned_about() {
+    let c = config(&[
+        ("ALLOW_PRIVILEGED", "1"),
+        ("ALLOW_BIND_MOUNTS", "/srv"),
+        ("ALLOW_CAPS", "NET_ADMIN"),
+        ("ALLOW_DEVICES", "0"),
+        ("CONTAINERS", "1"),
+        ("ALLOW_START", "1"),
+    ])
+    .unwrap();
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    assert_eq!(
+        c.warnings[0],
+        "ALLOW_PRIVILEGED=1 has no effect: no request it is checked on is allowed (container \
+         create and the like need POST=1 and their section, e.g. CONTAINERS=1)"
+    );
+    assert!(c.warnings[1].starts_with("ALLOW_CAPS=NET_ADMIN has no effect"));
+    assert!(c.warnings[2].starts_with("ALLOW_BIND_MOUNTS=/srv has no effect"));
+    // Writable sections with inspected bodies: each switch can matter.
+    for section in ["CONTAINERS", "BUILD", "PLUGINS", "IMAGES"] {
+        let c = config(&[
+            ("ALLOW_PRIVILEGED", "1"),
+            ("ALLOW_REMOTE_FETCH", "1"),
+            ("POST", "1"),
+            (section, "1"),
+        ])
+        .unwrap();
+        assert!(c.warnings.is_empty(), "{section}: {:?}", c.warnings);
+    }
+    // POST with only sections that take no inspected body.
+    let c = config(&[("ALLOW_PRIVILEGED", "1"), ("POST", "1"), ("NETWORKS", "1")]).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+}
