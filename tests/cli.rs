@@ -280,3 +280,155 @@ fn sigterm_right_after_listening_exits_zero() {
         }
     });
 }
+
+/// A stand-in engine on a unix socket: `/events` answers with a chunked stream that sends its
+/// next event each time the test says so; an `Upgrade: tcp` request (attach) switches and then
+/// echoes; anything else gets `200 OK`.
+struct FakeEngine {
+    path: std::path::PathBuf,
+    next_event: std::sync::mpsc::Sender<()>,
+}
+
+fn fake_engine(name: &str) -> FakeEngine {
+    use std::os::unix::net::UnixListener;
+    use std::sync::{Arc, Mutex};
+    let dir = std::env::temp_dir().join(format!("dockgate-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("engine.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (next_event, events) = std::sync::mpsc::channel::<()>();
+    let events = Arc::new(Mutex::new(events));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let events = events.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                loop {
+                    let mut head = vec![];
+                    let mut byte = [0u8];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if conn.read(&mut byte)? == 0 {
+                            return Ok(());
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    if head.contains("upgrade: tcp") {
+                        conn.write_all(
+                            b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\
+                              Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+                        )?;
+                        let mut buf = [0u8; 1024];
+                        loop {
+                            let n = conn.read(&mut buf)?;
+                            if n == 0 {
+                                return Ok(());
+                            }
+                            conn.write_all(&buf[..n])?;
+                        }
+                    }
+                    if !head.contains("/events") {
+                        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")?;
+                        continue;
+                    }
+                    conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                          Transfer-Encoding: chunked\r\n\r\n",
+                    )?;
+                    for n in 1.. {
+                        let event = format!("{{\"n\":{n}}}\n");
+                        write!(conn, "{:x}\r\n{event}\r\n", event.len())?;
+                        if events.lock().unwrap().recv().is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            });
+        }
+    });
+    FakeEngine { path, next_event }
+}
+
+/// Reads from `stream` until what was read contains `wanted`; panics on end of stream.
+fn read_until(stream: &mut TcpStream, seen: &mut String, wanted: &str) {
+    let mut buf = [0u8; 4096];
+    while !seen.contains(wanted) {
+        let n = stream.read(&mut buf).unwrap();
+        assert_ne!(n, 0, "closed before {wanted:?}; read {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+/// A client that sends half a request head loses its connection after HEAD_TIMEOUT, as with
+/// HAProxy's `timeout http-request`; an event stream and an attached (upgraded) connection,
+/// quiet for longer than that, are not cut.
+#[test]
+fn half_a_head_is_cut_after_head_timeout_but_a_quiet_stream_is_not() {
+    let engine = fake_engine("head-timeout");
+    let socket = engine.path.display().to_string();
+    let proxy = start(&[
+        ("SOCKET_PATH", &socket),
+        ("HEAD_TIMEOUT", "1s"),
+        ("CONTAINERS", "1"),
+        ("POST", "1"),
+    ]);
+
+    let mut attach = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    attach
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    attach
+        .write_all(
+            b"POST /v1.41/containers/c/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+              Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+    let mut attached = String::new();
+    read_until(&mut attach, &mut attached, "\r\n\r\n");
+    assert!(attached.starts_with("HTTP/1.1 101"), "{attached}");
+
+    let mut events = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    events
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    events
+        .write_all(b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut events, &mut seen, "{\"n\":1}");
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+
+    let mut slow = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    slow.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        .unwrap();
+    // Generous: configured 1s, closed within 10s.
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = vec![];
+    let closed = slow.read_to_end(&mut rest);
+    assert!(
+        closed.is_ok(),
+        "half a head still open after 10s: {closed:?}"
+    );
+
+    // The stream has been quiet for longer than HEAD_TIMEOUT, yet carries the next event.
+    std::thread::sleep(Duration::from_secs(2));
+    engine.next_event.send(()).unwrap();
+    read_until(&mut events, &mut seen, "{\"n\":2}");
+    // So has the attached connection, which still carries bytes both ways.
+    attach.write_all(b"still here").unwrap();
+    read_until(&mut attach, &mut attached, "still here");
+    drop((events, attach));
+    assert_eq!(proxy.terminate(), Some(0));
+}
+
+#[test]
+fn head_timeout_is_a_duration() {
+    let (code, stderr) = stderr_of(&[("HEAD_TIMEOUT", "soon")]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "dockgate: HEAD_TIMEOUT=\"soon\" is not valid: a whole number with a unit: ms, s or m (e.g. 10s)\n"
+    );
+}

@@ -70,6 +70,9 @@ pub struct Config {
     pub log_level: LogLevel,
     pub policy: Policy,
     pub shutdown_grace: Duration,
+    /// How long a request head may take to arrive (and a keep-alive connection may idle);
+    /// zero for no limit.
+    pub head_timeout: Duration,
     /// Who to become when started as root.
     pub run_as: Ids,
     /// Ownership and mode of unix sockets dockgate listens on.
@@ -120,6 +123,7 @@ pub struct Builder {
     log_level: Option<LogLevel>,
     granted: Flags,
     shutdown_grace: Option<Duration>,
+    head_timeout: Option<Duration>,
     run_as: Option<Ids>,
     unix_socket: UnixSocketAccess,
     socket_mode: Option<u32>,
@@ -137,6 +141,7 @@ impl Builder {
             log_level: None,
             granted: Flags::defaults(),
             shutdown_grace: None,
+            head_timeout: None,
             run_as: None,
             unix_socket: UnixSocketAccess {
                 owner: None,
@@ -171,6 +176,7 @@ impl Builder {
             log_level: set(self.log_level, "LOG_LEVEL"),
             policy: Policy::new(self.granted),
             shutdown_grace: set(self.shutdown_grace, "SHUTDOWN_GRACE"),
+            head_timeout: set(self.head_timeout, "HEAD_TIMEOUT"),
             run_as: set(self.run_as, "RUN_AS"),
             unix_socket: UnixSocketAccess {
                 mode: set(self.socket_mode, "SOCKET_MODE"),

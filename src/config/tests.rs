@@ -565,3 +565,12 @@ fn body_switches_with_no_body_allowed_are_warned_about() {
     let c = config(&[("ALLOW_PRIVILEGED", "1"), ("POST", "1"), ("NETWORKS", "1")]).unwrap();
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
 }
+
+#[test]
+fn head_timeout_takes_units_and_defaults_to_haproxys() {
+    let head = |v| config(&[("HEAD_TIMEOUT", v)]).map(|c| c.head_timeout);
+    assert_eq!(config(&[]).unwrap().head_timeout, Duration::from_secs(10));
+    assert_eq!(head("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(head("0"), Ok(Duration::ZERO));
+    assert_eq!(head("1h").unwrap_err().variable, "HEAD_TIMEOUT");
+}

@@ -158,6 +158,19 @@ pub const VARIABLES: &[Variable] = &[
         help: "On SIGTERM/SIGINT, how long open requests and streams may finish (e.g. 10s, 500ms, 1m).",
     },
     Variable {
+        name: "HEAD_TIMEOUT",
+        kind: Kind::Value {
+            default: DefaultValue::Parsed("10s"),
+            read: |b, name, value| {
+                b.head_timeout = Some(parse_duration(name, value)?);
+                Ok(())
+            },
+        },
+        help: "How long a client may take to send a request head, which is also how long an idle \
+               keep-alive connection stays open (HAProxy's timeout http-request); 0 for no limit. \
+               Bodies, responses, streams and attach/exec are never cut.",
+    },
+    Variable {
         name: "MAX_CONNECTIONS",
         kind: Kind::Value {
             default: DefaultValue::Parsed("4096"),
