@@ -1,5 +1,6 @@
 //! The `dockgate` binary as an operator meets it: start-up errors, warnings, help, signals.
-//! No engine needed: these run with a cleared environment and a socket path that does not exist.
+//! No engine needed: these run with a cleared environment and an engine socket nobody listens on
+//! (or a stand-in engine where a test needs answers).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,6 +21,17 @@ fn stderr_of(env: &[(&str, &str)]) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A socket file nothing listens on, as an engine that is down leaves: dockgate starts, warns,
+/// and answers 503 until the engine is back.
+fn engine_down(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("dockgate-cli-down-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    path.display().to_string()
 }
 
 /// A running proxy on an ephemeral port, found from its "listening on" log line.
@@ -128,10 +140,11 @@ fn a_bad_listen_address_stops_start_up_naming_the_variable() {
 
 #[test]
 fn misspelled_variables_are_warned_about_at_start_up() {
+    let socket = engine_down("misspelled");
     let proxy = start(&[
         ("ALOW_START", "1"),
         ("CONTAINER", "1"),
-        ("SOCKET_PATH", "/nonexistent/docker.sock"),
+        ("SOCKET_PATH", &socket),
     ]);
     let log = proxy.log.join("\n");
     assert!(
@@ -150,8 +163,14 @@ fn misspelled_variables_are_warned_about_at_start_up() {
 }
 
 #[test]
-fn missing_engine_socket_keeps_the_proxy_up_with_503_naming_the_path() {
-    let proxy = start(&[("SOCKET_PATH", "/nonexistent/docker.sock")]);
+fn an_engine_that_is_down_keeps_the_proxy_up_with_503_naming_the_path() {
+    let socket = engine_down("503");
+    let proxy = start(&[("SOCKET_PATH", &socket)]);
+    assert!(
+        proxy.log.iter().any(|l| l.contains("not reachable yet")),
+        "{:?}",
+        proxy.log
+    );
     let answer = proxy.request("GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
@@ -159,7 +178,9 @@ fn missing_engine_socket_keeps_the_proxy_up_with_503_naming_the_path() {
         "{answer}"
     );
     assert!(
-        answer.contains(r#"{"message":"dockgate: cannot reach the Docker engine at /nonexistent/docker.sock: No such file or directory"#),
+        answer.contains(&format!(
+            r#"{{"message":"dockgate: cannot reach the Docker engine at {socket}: Connection refused"#
+        )),
         "{answer}"
     );
     // Refusals are answered without the engine.
@@ -175,26 +196,38 @@ fn missing_engine_socket_keeps_the_proxy_up_with_503_naming_the_path() {
 
 #[test]
 fn sigterm_exits_zero() {
-    let proxy = start(&[
-        ("SOCKET_PATH", "/nonexistent/docker.sock"),
-        ("SHUTDOWN_GRACE", "1s"),
-    ]);
+    let socket = engine_down("sigterm");
+    let proxy = start(&[("SOCKET_PATH", &socket), ("SHUTDOWN_GRACE", "1s")]);
     assert_eq!(proxy.terminate(), Some(0));
 }
 
+/// Nothing at SOCKET_PATH cannot fix itself: dockgate stops at start-up, naming the variable,
+/// whether it would drop privileges (root) or not (RUN_AS=0, or started as another user).
 #[test]
-fn started_as_root_without_the_socket_it_says_why_it_cannot_drop_privileges() {
-    if !nix::unistd::geteuid().is_root() {
-        return;
+fn without_the_socket_it_exits_naming_socket_path() {
+    for run_as in ["65534", "0"] {
+        let (code, stderr) = stderr_of(&[
+            ("SOCKET_PATH", "/nonexistent/docker.sock"),
+            ("LISTEN", "tcp://127.0.0.1:0"),
+            ("RUN_AS", run_as),
+        ]);
+        assert_eq!(code, Some(1), "RUN_AS={run_as}: {stderr}");
+        assert!(
+            stderr.contains("SOCKET_PATH=/nonexistent/docker.sock does not exist; "),
+            "RUN_AS={run_as}: {stderr}"
+        );
+        assert!(stderr.contains("dockerd"), "RUN_AS={run_as}: {stderr}");
+        assert!(!stderr.contains("listening on"), "{stderr}");
     }
+    let dir = std::env::temp_dir().join(format!("dockgate-cli-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let (code, stderr) = stderr_of(&[
-        ("SOCKET_PATH", "/nonexistent/docker.sock"),
+        ("SOCKET_PATH", &dir.display().to_string()),
         ("LISTEN", "tcp://127.0.0.1:0"),
     ]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr
-            .contains("cannot read the Docker socket /nonexistent/docker.sock to learn its group"),
+        stderr.contains("is a directory, not the engine's socket"),
         "{stderr}"
     );
 }
@@ -231,7 +264,8 @@ fn read_response(stream: &mut TcpStream) -> String {
 /// under the body it was still sending.
 #[test]
 fn refused_upload_reads_the_refusal_not_a_broken_pipe() {
-    let proxy = start(&[("SOCKET_PATH", "/nonexistent/docker.sock")]);
+    let socket = engine_down("upload");
+    let proxy = start(&[("SOCKET_PATH", &socket)]);
     let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -269,11 +303,13 @@ fn refused_upload_reads_the_refusal_not_a_broken_pipe() {
 /// (no exit status) instead of shutting it down. Several proxies at once make the gap likely.
 #[test]
 fn sigterm_right_after_listening_exits_zero() {
+    let socket = engine_down("sigterm-early");
+    let socket = socket.as_str();
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
                 for _ in 0..3 {
-                    let proxy = start(&[("SOCKET_PATH", "/nonexistent/docker.sock")]);
+                    let proxy = start(&[("SOCKET_PATH", socket)]);
                     assert_eq!(proxy.terminate(), Some(0));
                 }
             });
@@ -431,4 +467,39 @@ fn head_timeout_is_a_duration() {
         stderr,
         "dockgate: HEAD_TIMEOUT=\"soon\" is not valid: a whole number with a unit: ms, s or m (e.g. 10s)\n"
     );
+}
+
+/// A socket this user may not use cannot fix itself either: dockgate stops at start-up with the
+/// socket's group in its advice instead of answering 503 to every request.
+#[test]
+fn without_the_socket_group_it_exits_with_advice() {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !nix::unistd::geteuid().is_root() || !setpriv.exists() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("dockgate-cli-denied-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("docker.sock");
+    let _engine = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::os::unix::fs::chown(&path, Some(0), Some(4242)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_dockgate"))
+        .env_clear()
+        .env("SOCKET_PATH", &path)
+        .env("LISTEN", "tcp://127.0.0.1:0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("owned by 0:4242 with mode 0660 and dockgate runs as uid 65534"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("4242"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
