@@ -1,6 +1,8 @@
 //! The `dockgate` command: parse once, set up logging, bind, drop privileges, serve; errors
 //! become one line and an exit code.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -234,20 +236,20 @@ fn exec(
     command: &[OsString],
     env: &BTreeMap<String, String>,
 ) -> ExitCode {
-    let failed = |message: String| {
+    let failed = |message: &dyn std::fmt::Display| {
         eprintln!("dockgate exec: {message}");
         ExitCode::from(dockgate::exec::EXIT_OWN_ERROR)
     };
     let spec = match dockgate::exec::UserSpec::parse(user) {
         Ok(spec) => spec,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&e),
     };
     let wait = match dockgate::config::parse_duration("--wait", wait) {
         Ok(wait) => wait,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(&e),
     };
     let socket = dockgate::exec::socket_path(socket, env.get("DOCKER_HOST").map(String::as_str));
-    failed(dockgate::exec::run(&spec, &socket, wait, command))
+    failed(&dockgate::exec::run(&spec, &socket, wait, command))
 }
 
 fn init_logging(level: LogLevel) -> LogOutput {

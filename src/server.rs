@@ -290,7 +290,7 @@ impl Connections {
             }
         };
         if let Err(e) = ended {
-            if e.to_string().contains("HTTP2") {
+            if e.is_parse_version_h2() {
                 tracing::warn!(client = %peer, "refused HTTP/2 prior knowledge: dockgate speaks HTTP/1.1");
             } else {
                 tracing::debug!(client = %peer, "connection ended: {e}");

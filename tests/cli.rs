@@ -39,6 +39,8 @@ struct Running {
     child: Child,
     port: u16,
     log: Vec<String>,
+    /// The lines logged after "listening on", as they come.
+    later: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 fn start(env: &[(&str, &str)]) -> Running {
@@ -58,8 +60,17 @@ fn start(env: &[(&str, &str)]) -> Running {
         }
     };
     // Keep draining so the proxy never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Running { child, port, log }
+    let later: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    std::thread::spawn({
+        let later = std::sync::Arc::clone(&later);
+        move || lines.for_each(|l| later.lock().unwrap().extend(l.ok()))
+    });
+    Running {
+        child,
+        port,
+        log,
+        later,
+    }
 }
 
 /// A test that fails before terminate() must not leave its proxy running.
@@ -502,4 +513,82 @@ fn without_the_socket_group_it_exits_with_advice() {
     );
     assert!(stderr.contains("4242"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `dockgate exec` replaces itself with the command as the user, with the socket's group added
+/// and the user's HOME in the command's environment (built for the child, not set on dockgate).
+#[test]
+fn exec_runs_the_command_as_the_user_with_its_home() {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let Some(home) = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .and_then(|l| l.split(':').nth(5))
+    else {
+        return;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("dockgate-cli-exec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.join("docker.sock");
+    let _engine = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::os::unix::fs::chown(&path, Some(0), Some(4242)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let out = dockgate(&[("PATH", "/usr/bin:/bin"), ("HOME", "/root")])
+        .args(["exec", "--user", "nobody", "--socket"])
+        .arg(&path)
+        .args(["--", "sh", "-c", "echo $HOME; id -u; id -G"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], [home, "65534"], "{stdout}");
+    assert!(
+        lines[2].split(' ').any(|g| g == "4242"),
+        "the socket's group: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// HTTP/2 prior knowledge is refused (the connection closed) and said so in the log, recognised
+/// by hyper's error kind rather than its text.
+#[test]
+fn http2_prior_knowledge_is_refused_and_logged() {
+    let socket = engine_down("h2");
+    let proxy = start(&[("SOCKET_PATH", &socket)]);
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    let mut rest = vec![];
+    let _ = stream.read_to_end(&mut rest);
+    // Generous: the line is written within 50 ms of the connection closing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let wanted = "refused HTTP/2 prior knowledge: dockgate speaks HTTP/1.1";
+    while !proxy
+        .later
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains(wanted))
+    {
+        let log = proxy.later.lock().unwrap().join("\n");
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(proxy.terminate(), Some(0));
 }
