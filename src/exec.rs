@@ -4,15 +4,61 @@
 //! to the user's own, and `execve`s the command: the command keeps the PID, the TTY, its argv
 //! untouched, and receives signals directly. Nothing of dockgate remains after the exec.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::privilege::{self, Ids, SocketOwnership};
 
 /// dockgate's own failures, as `docker run` reports its own.
 pub const EXIT_OWN_ERROR: u8 = 125;
+
+/// Why the helper could not run the command; the one line printed before exiting 125.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    #[error("--user {0:?} is not valid: expected UID[:GID] or NAME[:GROUP]")]
+    BadUser(String),
+    #[error("no user named {0:?} in /etc/passwd; give a numeric UID")]
+    NoSuchUser(String),
+    #[error("no group named {0:?} in /etc/group; give a numeric GID")]
+    NoSuchGroup(String),
+    #[error("--user 0 would run the command as root; dockgate exec is for stepping down")]
+    WouldBeRoot,
+    #[error(
+        "the Docker socket {path} is {socket}: only root can use it, so no group can give uid \
+         {uid} access. Run dockgate as a proxy in front of it and give this container the \
+         proxy's unix socket instead (LISTEN=unix:///run/dockgate/docker.sock, \
+         DOCKER_HOST=unix:///run/dockgate/docker.sock)"
+    )]
+    RootOnlySocket {
+        path: String,
+        socket: SocketOwnership,
+        uid: u32,
+    },
+    #[error(
+        "dockgate exec must start as root to switch users, but runs as uid {0}; start the \
+         container as root (the helper steps down), or give it the socket's group with group_add"
+    )]
+    NotRoot(u32),
+    #[error("the Docker socket {path} is not usable: {reason}{hint}")]
+    SocketUnusable {
+        path: String,
+        reason: String,
+        /// How to wait for it, when the helper did not.
+        hint: &'static str,
+    },
+    #[error("the command has an argument with a NUL byte")]
+    NulInArgument,
+    #[error("no command given: dockgate exec --user UID[:GID] -- CMD [ARGS...]")]
+    NoCommand,
+    #[error("cannot switch to {ids}: {reason}")]
+    Switch { ids: Ids, reason: String },
+    #[error("cannot run {command:?}: {reason}")]
+    Run { command: OsString, reason: String },
+}
 
 /// The `--user` argument: `UID[:GID]` or `NAME[:GROUP]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,15 +68,13 @@ pub struct UserSpec {
 }
 
 impl UserSpec {
-    pub fn parse(text: &str) -> Result<UserSpec, String> {
+    pub fn parse(text: &str) -> Result<UserSpec, ExecError> {
         let (user, group) = match text.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (text, None),
         };
         if user.is_empty() || group.is_some_and(str::is_empty) {
-            return Err(format!(
-                "--user {text:?} is not valid: expected UID[:GID] or NAME[:GROUP]"
-            ));
+            return Err(ExecError::BadUser(text.into()));
         }
         Ok(UserSpec {
             user: user.into(),
@@ -88,7 +132,7 @@ pub fn plan(
     group: Option<&str>,
     socket_path: &Path,
     socket: SocketOwnership,
-) -> Result<ExecPlan, String> {
+) -> Result<ExecPlan, ExecError> {
     let by_uid = |uid: u32| passwd.and_then(|p| passwd_entries(p).find(|e| e.uid == uid));
     let entry = match spec.user.parse::<u32>() {
         Ok(uid) => by_uid(uid)
@@ -96,12 +140,7 @@ pub fn plan(
             .ok_or(uid),
         Err(_) => match passwd.and_then(|p| passwd_entries(p).find(|e| e.name == spec.user)) {
             Some(e) => Ok((e.name, e.uid, e.gid, e.home)),
-            None => {
-                return Err(format!(
-                    "no user named {:?} in /etc/passwd; give a numeric UID",
-                    spec.user
-                ))
-            }
+            None => return Err(ExecError::NoSuchUser(spec.user.clone())),
         },
     };
     let (name, uid, passwd_gid, home) = match entry {
@@ -118,13 +157,11 @@ pub fn plan(
                         .find(|(n, _, _)| n == g)
                         .map(|(_, gid, _)| gid)
                 })
-                .ok_or_else(|| format!("no group named {g:?} in /etc/group; give a numeric GID"))?,
+                .ok_or_else(|| ExecError::NoSuchGroup(g.clone()))?,
         },
     };
     if uid == 0 {
-        return Err(
-            "--user 0 would run the command as root; dockgate exec is for stepping down".into(),
-        );
+        return Err(ExecError::WouldBeRoot);
     }
 
     let mut groups = vec![gid];
@@ -137,12 +174,11 @@ pub fn plan(
     }
     if !socket.admits(uid, &groups) {
         if !socket.group_grants_access() {
-            return Err(format!(
-                "the Docker socket {} is {socket}: only root can use it, so no group can give uid {uid} \
-                 access. Run dockgate as a proxy in front of it and give this container the proxy's \
-                 unix socket instead (LISTEN=unix:///run/dockgate/docker.sock, DOCKER_HOST=unix:///run/dockgate/docker.sock)",
-                socket_path.display()
-            ));
+            return Err(ExecError::RootOnlySocket {
+                path: socket_path.display().to_string(),
+                socket,
+                uid,
+            });
         }
         groups.push(socket.gid);
     }
@@ -164,7 +200,7 @@ pub fn socket_path(flag: Option<PathBuf>, docker_host: Option<&str>) -> PathBuf 
 }
 
 /// Waits up to `wait` for the socket to appear, then reads its ownership.
-fn wait_for_socket(path: &Path, wait: Duration) -> Result<SocketOwnership, String> {
+fn wait_for_socket(path: &Path, wait: Duration) -> Result<SocketOwnership, ExecError> {
     let deadline = Instant::now() + wait;
     loop {
         match SocketOwnership::of(path) {
@@ -175,10 +211,11 @@ fn wait_for_socket(path: &Path, wait: Duration) -> Result<SocketOwnership, Strin
                 } else {
                     ""
                 };
-                return Err(format!(
-                    "the Docker socket {} is not usable: {e}{hint}",
-                    path.display()
-                ));
+                return Err(ExecError::SocketUnusable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                    hint,
+                });
             }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
@@ -186,14 +223,11 @@ fn wait_for_socket(path: &Path, wait: Duration) -> Result<SocketOwnership, Strin
 }
 
 /// Runs the helper: on success this never returns (the process becomes `command`); on failure it
-/// returns the message for the one line dockgate prints before exiting 125.
-pub fn run(spec: &UserSpec, socket: &Path, wait: Duration, command: &[OsString]) -> String {
+/// returns why, for the one line dockgate prints before exiting 125.
+pub fn run(spec: &UserSpec, socket: &Path, wait: Duration, command: &[OsString]) -> ExecError {
     let euid = nix::unistd::geteuid().as_raw();
     if euid != 0 {
-        return format!(
-            "dockgate exec must start as root to switch users, but runs as uid {euid}; start the \
-             container as root (the helper steps down), or give it the socket's group with group_add"
-        );
+        return ExecError::NotRoot(euid);
     }
     let ownership = match wait_for_socket(socket, wait) {
         Ok(ownership) => ownership,
@@ -205,23 +239,31 @@ pub fn run(spec: &UserSpec, socket: &Path, wait: Duration, command: &[OsString])
         Ok(plan) => plan,
         Err(e) => return e,
     };
-    let argv: Result<Vec<CString>, _> =
-        command.iter().map(|a| CString::new(a.as_bytes())).collect();
-    let Ok(argv) = argv else {
-        return "the command has an argument with a NUL byte".into();
+    if command.iter().any(|a| a.as_bytes().contains(&0)) {
+        return ExecError::NulInArgument;
+    }
+    let Some((program, args)) = command.split_first() else {
+        return ExecError::NoCommand;
     };
-    if argv.is_empty() {
-        return "no command given: dockgate exec --user UID[:GID] -- CMD [ARGS...]".into();
-    }
     if let Err(e) = privilege::drop_to(plan.ids, &plan.groups) {
-        return format!("cannot switch to {}: {e}", plan.ids);
+        return ExecError::Switch {
+            ids: plan.ids,
+            reason: e.to_string(),
+        };
     }
+    // The command's environment is dockgate's, with the user's HOME: built for the child, not
+    // by changing this process's own. exec() searches PATH as execvp does, and replaces this
+    // process (same PID); it returns only on failure.
+    let mut child = Command::new(program);
+    child.args(args);
     if let Some(home) = &plan.home {
-        // Single-threaded here: nothing reads the environment concurrently.
-        std::env::set_var("HOME", home);
+        child.env("HOME", home);
     }
-    let error = nix::unistd::execvp(&argv[0], &argv).unwrap_err();
-    format!("cannot run {:?}: {error}", command[0])
+    let error = child.exec();
+    ExecError::Run {
+        command: program.clone(),
+        reason: error.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +282,7 @@ mod tests {
         passwd: Option<&str>,
         group: Option<&str>,
         s: SocketOwnership,
-    ) -> Result<ExecPlan, String> {
+    ) -> Result<ExecPlan, ExecError> {
         plan(
             &UserSpec::parse(user).unwrap(),
             passwd,
@@ -293,7 +335,7 @@ mod tests {
     #[test]
     fn root_only_socket_points_to_the_proxys_unix_socket() {
         for s in [socket(0, 0o755), socket(0, 0o660), socket(999, 0o600)] {
-            let e = plan_for("1000", None, None, s).unwrap_err();
+            let e = plan_for("1000", None, None, s).unwrap_err().to_string();
             assert!(e.contains("only root can use it"), "{e}");
             assert!(e.contains("LISTEN=unix:///run/dockgate/docker.sock"), "{e}");
         }
@@ -303,9 +345,11 @@ mod tests {
     fn names_without_account_files_are_errors() {
         assert!(plan_for("app", None, None, socket(999, 0o660))
             .unwrap_err()
+            .to_string()
             .contains("numeric UID"));
         assert!(plan_for("1000:nogroup", None, None, socket(999, 0o660))
             .unwrap_err()
+            .to_string()
             .contains("numeric GID"));
     }
 
@@ -313,6 +357,7 @@ mod tests {
     fn stepping_to_root_is_refused() {
         assert!(plan_for("0", None, None, socket(999, 0o660))
             .unwrap_err()
+            .to_string()
             .contains("root"));
     }
 

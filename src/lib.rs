@@ -32,6 +32,12 @@
 //!   socket's group.
 //! - [`limits`]: raises the open-file limit at start-up.
 //! - [`health`]: `dockgate healthcheck`, for images with no shell.
+//!
+//! No `unsafe` anywhere: privilege changes and resource limits go through nix's safe wrappers,
+//! and `dockgate exec` hands the command its environment through `Command` rather than changing
+//! the process's own.
+
+#![forbid(unsafe_code)]
 
 pub mod access;
 pub mod api;

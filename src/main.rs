@@ -1,6 +1,8 @@
 //! The `dockgate` command: parse once, set up logging, bind, drop privileges, serve; errors
 //! become one line and an exit code.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -10,7 +12,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
 use dockgate::log_output::LogOutput;
-use dockgate::privilege::{self, Plan, SocketOwnership};
+use dockgate::privilege::{self, Place, Plan, SocketState};
 use dockgate::server::{self, Listener};
 
 /// A Docker socket proxy that explains its decisions.
@@ -126,7 +128,12 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         Some(warning) => tracing::warn!("{warning}"),
         None => tracing::debug!("open-file limit {open_files}"),
     }
-    let socket = SocketOwnership::of(&config.socket_path).map_err(|e| e.to_string());
+    // Nothing at SOCKET_PATH: root or not, there is nothing to serve until the path is right.
+    let socket = match SocketState::of(&config.socket_path) {
+        SocketState::Socket(ownership) => Ok(ownership),
+        SocketState::Unreadable(reason) => Err(reason),
+        absent => return Err(explain_absent(&config.socket_path, &absent)),
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let plan = privilege::plan(euid, config.run_as, &config.socket_path, socket)
         .map_err(|e| e.to_string())?;
@@ -154,7 +161,7 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         Plan::StayRoot => tracing::warn!("running as root because RUN_AS=0"),
         Plan::Keep => {}
     }
-    check_engine_access(config);
+    check_engine_access(config)?;
 
     // One thread: the engine answers far fewer requests a second than one core can relay, and a
     // single thread has no cross-thread wake-ups or per-thread allocator arenas (measured in
@@ -176,30 +183,50 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Says at start-up, in one line, when the engine's socket cannot be used; keeps serving either
-/// way, since the engine may come back and requests say the same thing meanwhile.
-fn check_engine_access(config: &Config) {
+/// Stops start-up, with one line of advice, when the engine's socket cannot be used for a reason
+/// that cannot fix itself (permissions, nothing at the path); keeps serving when the engine is
+/// only not answering yet, since it may come back and requests say so meanwhile.
+fn check_engine_access(config: &Config) -> Result<(), String> {
     let path = &config.socket_path;
     match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             let (uid, groups) = privilege::current_ids();
-            let why = SocketOwnership::of(path)
-                .ok()
-                .and_then(|o| privilege::explain_denied(path, o, uid, &groups))
-                .unwrap_or_else(|| {
-                    format!(
-                        "cannot connect to the Docker socket {}: {e}",
-                        path.display()
-                    )
-                });
-            tracing::error!("{why}");
+            let why = match SocketState::of(path) {
+                SocketState::Socket(ownership) => {
+                    privilege::explain_denied_in(Place::detect(), path, ownership, uid, &groups)
+                }
+                _ => None,
+            };
+            Err(why.unwrap_or_else(|| {
+                format!(
+                    "cannot connect to the Docker socket {} (SOCKET_PATH): {e}",
+                    path.display()
+                )
+            }))
         }
-        Err(e) => tracing::warn!(
-            "the Docker socket {} is not reachable yet ({e}); requests get 503 until it is",
-            path.display()
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(explain_absent(path, &SocketState::Missing))
+        }
+        Err(e) => {
+            tracing::warn!(
+                "the Docker socket {} is not reachable yet ({e}); requests get 503 until it is",
+                path.display()
+            );
+            Ok(())
+        }
     }
+}
+
+/// Why nothing usable is at the socket's path, with advice for where dockgate runs.
+fn explain_absent(path: &std::path::Path, state: &SocketState) -> String {
+    privilege::explain_absent(
+        path,
+        state,
+        Place::detect(),
+        privilege::engine_process_seen(),
+    )
+    .unwrap_or_else(|| format!("the Docker socket {} is not usable", path.display()))
 }
 
 fn exec(
@@ -209,20 +236,20 @@ fn exec(
     command: &[OsString],
     env: &BTreeMap<String, String>,
 ) -> ExitCode {
-    let failed = |message: String| {
+    let failed = |message: &dyn std::fmt::Display| {
         eprintln!("dockgate exec: {message}");
         ExitCode::from(dockgate::exec::EXIT_OWN_ERROR)
     };
     let spec = match dockgate::exec::UserSpec::parse(user) {
         Ok(spec) => spec,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&e),
     };
     let wait = match dockgate::config::parse_duration("--wait", wait) {
         Ok(wait) => wait,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(&e),
     };
     let socket = dockgate::exec::socket_path(socket, env.get("DOCKER_HOST").map(String::as_str));
-    failed(dockgate::exec::run(&spec, &socket, wait, command))
+    failed(&dockgate::exec::run(&spec, &socket, wait, command))
 }
 
 fn init_logging(level: LogLevel) -> LogOutput {

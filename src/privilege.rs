@@ -1,5 +1,6 @@
 //! Running without root: the Docker socket's ownership, the plan to drop privileges, applying it,
-//! and explaining in one line why a process cannot reach the socket.
+//! and explaining in one line why a process cannot reach the socket, with advice that fits where
+//! it runs (a container or a host).
 //!
 //! `connect()` on a unix socket checks numeric ids only, so nothing here reads or needs
 //! `/etc/passwd` or `/etc/group`: a `FROM scratch` image on a read-only filesystem works.
@@ -208,9 +209,21 @@ pub fn current_ids() -> (u32, Vec<u32>) {
     (uid, groups)
 }
 
-/// One line saying why this process cannot use the socket and how to fix it, or None when the
-/// permissions are not the problem.
+/// One line saying why this process cannot use the socket and how to fix it in a container, or
+/// None when the permissions are not the problem.
 pub fn explain_denied(
+    socket_path: &Path,
+    ownership: SocketOwnership,
+    uid: u32,
+    groups: &[u32],
+) -> Option<String> {
+    explain_denied_in(Place::Container, socket_path, ownership, uid, groups)
+}
+
+/// One line saying why this process cannot use the socket and how to fix it where it runs, or
+/// None when the permissions are not the problem. Pure, so every case is a unit test.
+pub fn explain_denied_in(
+    place: Place,
     socket_path: &Path,
     ownership: SocketOwnership,
     uid: u32,
@@ -221,19 +234,136 @@ pub fn explain_denied(
     }
     let path = socket_path.display();
     let who = format!("dockgate runs as uid {uid} with groups {groups:?}");
-    let fix = if ownership.group_grants_access() {
-        format!(
-            "add the socket's group to the container: group_add: [\"{}\"]",
-            ownership.gid
-        )
-    } else {
-        "only root can use this socket; run dockgate as root with RUN_AS=0, or make the socket \
-         group-accessible with a non-root group"
-            .to_string()
+    let gid = ownership.gid;
+    let fix = match (ownership.group_grants_access(), place) {
+        (true, Place::Container) => {
+            format!("add the socket's group to the container: group_add: [\"{gid}\"]")
+        }
+        (true, Place::Host) => format!(
+            "add the user to the socket's group {gid} (usermod -aG, then log in again), or start \
+             dockgate as root: it then runs as RUN_AS with that group (or keep uid {uid} with \
+             dockgate exec --user {uid} -- dockgate)"
+        ),
+        (false, _) => "only root can use this socket; run dockgate as root with RUN_AS=0, or make \
+                       the socket group-accessible with a non-root group"
+            .to_string(),
     };
     Some(format!(
         "the Docker socket {path} is {ownership} and {who}; {fix}"
     ))
+}
+
+/// Where dockgate runs, for advice on how to give it the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Container,
+    Host,
+}
+
+impl Place {
+    /// A container, by what engines leave in it: `/.dockerenv` (Docker), `/run/.containerenv`
+    /// (Podman), or a container's cgroup in `/proc/1/cgroup`.
+    pub fn detect() -> Place {
+        let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+        Place::from_facts(
+            Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists(),
+            &cgroup,
+        )
+    }
+
+    /// Pure: `marker_file` is whether `/.dockerenv` or `/run/.containerenv` exists.
+    pub fn from_facts(marker_file: bool, init_cgroup: &str) -> Place {
+        let markers = ["docker", "kubepods", "containerd", "libpod", "lxc", "/ecs/"];
+        if marker_file || markers.iter().any(|m| init_cgroup.contains(m)) {
+            Place::Container
+        } else {
+            Place::Host
+        }
+    }
+}
+
+/// Whether a `dockerd` process is visible in `/proc` (from a container, usually none is, even
+/// when the engine runs).
+pub fn engine_process_seen() -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit());
+        is_pid
+            && std::fs::read_to_string(entry.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == "dockerd")
+    })
+}
+
+/// What is at the socket's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketState {
+    Socket(SocketOwnership),
+    Missing,
+    Directory,
+    /// A file of another kind.
+    NotASocket,
+    /// The path cannot be looked at (a directory on the way is closed to this process).
+    Unreadable(String),
+}
+
+impl SocketState {
+    pub fn of(path: &Path) -> SocketState {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => SocketState::Missing,
+            Err(e) => SocketState::Unreadable(e.to_string()),
+            Ok(meta) if meta.is_dir() => SocketState::Directory,
+            Ok(meta) if !meta.file_type().is_socket() => SocketState::NotASocket,
+            Ok(meta) => SocketState::Socket(SocketOwnership {
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mode: meta.mode() & 0o7777,
+            }),
+        }
+    }
+}
+
+/// Why dockgate cannot start when no socket is at `SOCKET_PATH`, with the fix where it runs, or
+/// None when there is a socket (or the path cannot be looked at). Root or not, the same: there is
+/// nothing to serve until the path is right. Pure, so every case is a unit test.
+pub fn explain_absent(
+    socket_path: &Path,
+    state: &SocketState,
+    place: Place,
+    engine_seen: bool,
+) -> Option<String> {
+    let path = socket_path.display();
+    let what = match state {
+        SocketState::Missing => "does not exist",
+        SocketState::Directory => "is a directory, not the engine's socket",
+        SocketState::NotASocket => "is not a unix socket",
+        SocketState::Socket(_) | SocketState::Unreadable(_) => return None,
+    };
+    let engine = match (engine_seen, place) {
+        (true, _) => "a dockerd process is running, so its socket is elsewhere: set SOCKET_PATH \
+                      to it (dockerd's -H/--host, or docker context inspect, shows where)"
+            .to_string(),
+        (false, Place::Host) => "no dockerd process runs on this host: start the engine \
+                                 (systemctl start docker), or set SOCKET_PATH to the socket of \
+                                 the one you use (rootless Docker: $XDG_RUNTIME_DIR/docker.sock)"
+            .to_string(),
+        (false, Place::Container) if *state == SocketState::Directory => format!(
+            "Docker creates a directory when a bind mount's source is missing, so the engine's \
+             socket was not at the host path mounted here: mount the engine's socket, e.g. -v \
+             /var/run/docker.sock:{path}"
+        ),
+        (false, Place::Container) => format!(
+            "whether a dockerd runs cannot be seen from this container: mount the engine's \
+             socket, e.g. -v /var/run/docker.sock:{path}, or set SOCKET_PATH to where it is \
+             mounted"
+        ),
+    };
+    Some(format!("SOCKET_PATH={path} {what}; {engine}"))
 }
 
 #[cfg(test)]
@@ -351,6 +481,118 @@ mod tests {
         assert!(explain_denied(path(), desktop, 1000, &[1000])
             .unwrap()
             .contains("only root"));
+    }
+
+    #[test]
+    fn denial_advice_fits_a_host() {
+        let o = SocketOwnership {
+            uid: 0,
+            gid: 998,
+            mode: 0o660,
+        };
+        let line = explain_denied_in(Place::Host, path(), o, 1000, &[1000]).unwrap();
+        assert!(!line.contains("group_add"), "{line}");
+        assert!(
+            line.contains("add the user to the socket's group 998"),
+            "{line}"
+        );
+        assert!(
+            line.contains("dockgate exec --user 1000 -- dockgate"),
+            "{line}"
+        );
+        let root_only = SocketOwnership { mode: 0o600, ..o };
+        let line = explain_denied_in(Place::Host, path(), root_only, 1000, &[1000]).unwrap();
+        assert!(
+            line.contains("only root") && line.contains("RUN_AS=0"),
+            "{line}"
+        );
+        assert_eq!(
+            explain_denied_in(Place::Host, path(), o, 1000, &[998]),
+            None
+        );
+    }
+
+    #[test]
+    fn denial_advice_fits_a_container() {
+        let o = SocketOwnership {
+            uid: 0,
+            gid: 998,
+            mode: 0o660,
+        };
+        let line = explain_denied_in(Place::Container, path(), o, 65534, &[65534]).unwrap();
+        assert!(line.ends_with("group_add: [\"998\"]"), "{line}");
+    }
+
+    #[test]
+    fn containers_are_told_from_hosts() {
+        assert_eq!(Place::from_facts(true, ""), Place::Container);
+        assert_eq!(
+            Place::from_facts(false, "0::/system.slice/docker-4f1c.scope\n"),
+            Place::Container
+        );
+        assert_eq!(
+            Place::from_facts(false, "12:pids:/kubepods/besteffort/pod1\n"),
+            Place::Container
+        );
+        assert_eq!(Place::from_facts(false, "0::/init.scope\n"), Place::Host);
+        assert_eq!(Place::from_facts(false, ""), Place::Host);
+    }
+
+    #[test]
+    fn an_absent_socket_names_socket_path_and_whether_an_engine_runs() {
+        let missing = |place, seen| explain_absent(path(), &SocketState::Missing, place, seen);
+        let host_none = missing(Place::Host, false).unwrap();
+        assert!(
+            host_none.starts_with("SOCKET_PATH=/var/run/docker.sock does not exist; no dockerd"),
+            "{host_none}"
+        );
+        assert!(host_none.contains("start the engine"), "{host_none}");
+        let host_running = missing(Place::Host, true).unwrap();
+        assert!(
+            host_running.contains("a dockerd process is running"),
+            "{host_running}"
+        );
+        let container = missing(Place::Container, false).unwrap();
+        assert!(
+            container.contains("cannot be seen from this container"),
+            "{container}"
+        );
+        assert!(
+            container.contains("-v /var/run/docker.sock:/var/run/docker.sock"),
+            "{container}"
+        );
+        let dir = explain_absent(path(), &SocketState::Directory, Place::Container, false).unwrap();
+        assert!(
+            dir.starts_with("SOCKET_PATH=/var/run/docker.sock is a directory"),
+            "{dir}"
+        );
+        assert!(dir.contains("bind mount's source is missing"), "{dir}");
+        let file = explain_absent(path(), &SocketState::NotASocket, Place::Host, false).unwrap();
+        assert!(file.contains("is not a unix socket"), "{file}");
+        let socket = SocketState::Socket(SocketOwnership {
+            uid: 0,
+            gid: 0,
+            mode: 0o660,
+        });
+        assert_eq!(explain_absent(path(), &socket, Place::Host, false), None);
+        let closed = SocketState::Unreadable("Permission denied".into());
+        assert_eq!(explain_absent(path(), &closed, Place::Host, false), None);
+    }
+
+    #[test]
+    fn socket_state_tells_missing_directories_and_files_apart() {
+        let dir = std::env::temp_dir().join(format!("dockgate-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(SocketState::of(&dir.join("none")), SocketState::Missing);
+        assert_eq!(SocketState::of(&dir), SocketState::Directory);
+        std::fs::write(dir.join("file"), "").unwrap();
+        assert_eq!(SocketState::of(&dir.join("file")), SocketState::NotASocket);
+        let _l = std::os::unix::net::UnixListener::bind(dir.join("sock"));
+        assert!(matches!(
+            SocketState::of(&dir.join("sock")),
+            SocketState::Socket(_)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -27,10 +27,6 @@ use crate::head::Guarded;
 use crate::proxy::Proxy;
 use crate::upstream::Upstream;
 
-/// How long a client may take to send a request head, which is also how long an idle keep-alive
-/// connection stays open. Nothing times out once a request is under way.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A bound listening socket, not yet serving.
 #[derive(Debug)]
 pub enum Listener {
@@ -135,6 +131,7 @@ pub async fn serve(
     ));
     let conns = Connections {
         slots: Arc::new(Semaphore::new(config.max_connections)),
+        head_timeout: (!config.head_timeout.is_zero()).then_some(config.head_timeout),
         proxy,
         tasks: tasks.clone(),
         stop: stop.clone(),
@@ -223,6 +220,11 @@ impl Accept for UnixListener {
 struct Connections {
     /// One permit per client connection being served (MAX_CONNECTIONS).
     slots: Arc<Semaphore>,
+    /// How long a client may take to send a request head (HEAD_TIMEOUT). hyper runs this timer
+    /// only while it waits for a head, which includes an idle keep-alive connection between
+    /// requests; nothing times out once a request is under way, and an upgraded connection has
+    /// left hyper altogether.
+    head_timeout: Option<Duration>,
     proxy: Arc<Proxy>,
     tasks: TaskTracker,
     /// Stop accepting; finish the requests under way.
@@ -273,7 +275,7 @@ impl Connections {
             service_fn(move |req| Box::pin(proxy.clone().handle(peer, link.clone(), req)));
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT)
+            .header_read_timeout(self.head_timeout)
             .serve_connection(TokioIo::new(Guarded::new(io)), service)
             .with_upgrades();
         tokio::pin!(conn);
@@ -288,7 +290,7 @@ impl Connections {
             }
         };
         if let Err(e) = ended {
-            if e.to_string().contains("HTTP2") {
+            if e.is_parse_version_h2() {
                 tracing::warn!(client = %peer, "refused HTTP/2 prior knowledge: dockgate speaks HTTP/1.1");
             } else {
                 tracing::debug!(client = %peer, "connection ended: {e}");

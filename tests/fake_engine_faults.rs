@@ -961,8 +961,8 @@ async fn shutdown_cuts_an_exec_tunnel_after_the_grace_period() {
     fake.wait_open_connections(0).await;
 }
 
-/// `HEAD_TIMEOUT` in server.rs.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default of the `HEAD_TIMEOUT` variable (src/config/vars.rs).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::test(start_paused = true)]
 async fn silent_follow_stream_is_never_timed_out() {

@@ -1,0 +1,227 @@
+//! Environment and flags → one typed, validated `Config`, with errors that name the input.
+//!
+//! The environment comes in as a map so tests never touch the process's own. Every variable is
+//! one entry of [`VARIABLES`] (in `vars.rs`): its name, its default, its `--help` line and what
+//! it sets, so adding a variable is a change in one place. Around the table:
+//!
+//! - `values.rs`: the value parsers, each error naming the variable.
+//! - `warnings.rs`: what is worth saying at start-up without stopping.
+//! - here: the types, and [`Config::from_env`], which applies the table.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::inspect::BodyPolicy;
+use crate::policy::{Flags, Policy};
+use crate::privilege::Ids;
+
+mod values;
+mod vars;
+mod warnings;
+
+pub use values::parse_duration;
+pub use vars::{help_text, DefaultValue, Kind, Variable, VARIABLES};
+
+/// Who may use a unix socket dockgate listens on; `None` keeps the ids dockgate runs as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnixSocketAccess {
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub mode: u32,
+}
+
+/// Where the proxy listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `dual_stack`: an all-interfaces IPv6 address that should accept IPv4 too, falling back to
+    /// `0.0.0.0` where the host has no IPv6.
+    Tcp {
+        addr: SocketAddr,
+        dual_stack: bool,
+    },
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp { addr, .. } => write!(f, "tcp://{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// The level of the log, in HAProxy's words (what Tecnativa users set) or tracing's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub listen: Vec<ListenAddr>,
+    pub socket_path: PathBuf,
+    pub log_level: LogLevel,
+    pub policy: Policy,
+    pub shutdown_grace: Duration,
+    /// How long a request head may take to arrive (and a keep-alive connection may idle);
+    /// zero for no limit.
+    pub head_timeout: Duration,
+    /// Who to become when started as root.
+    pub run_as: Ids,
+    /// Ownership and mode of unix sockets dockgate listens on.
+    pub unix_socket: UnixSocketAccess,
+    /// What request bodies may ask for.
+    pub body: BodyPolicy,
+    pub max_connections: usize,
+    /// Things worth telling the operator at start-up that do not stop it.
+    pub warnings: Vec<String>,
+}
+
+/// A value that stops start-up; the message names the variable (or flag), the value and what is
+/// accepted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?} is not valid: {expected}")]
+pub struct ConfigError {
+    /// The variable or flag.
+    pub variable: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// Values given as command-line flags; they override the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub socket_path: Option<String>,
+}
+
+impl Overrides {
+    /// Whether a flag replaces the variable `name`, which is then not read at all.
+    fn replace(&self, name: &str) -> bool {
+        match name {
+            "LISTEN" => !self.listen.is_empty(),
+            "SOCKET_PATH" => self.socket_path.is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// What the variables set while the configuration is read; each entry of [`VARIABLES`] sets its
+/// part, from its value or its default.
+#[derive(Debug)]
+pub struct Builder {
+    listen: Vec<ListenAddr>,
+    disable_ipv6: bool,
+    socket_path: Option<PathBuf>,
+    log_level: Option<LogLevel>,
+    granted: Flags,
+    shutdown_grace: Option<Duration>,
+    head_timeout: Option<Duration>,
+    run_as: Option<Ids>,
+    unix_socket: UnixSocketAccess,
+    socket_mode: Option<u32>,
+    body: BodyPolicy,
+    max_connections: Option<usize>,
+}
+
+impl Builder {
+    /// Nothing read yet: the policy's grants, no listener, no value.
+    fn new() -> Builder {
+        Builder {
+            listen: vec![],
+            disable_ipv6: false,
+            socket_path: None,
+            log_level: None,
+            granted: Flags::defaults(),
+            shutdown_grace: None,
+            head_timeout: None,
+            run_as: None,
+            unix_socket: UnixSocketAccess {
+                owner: None,
+                group: None,
+                mode: 0,
+            },
+            socket_mode: None,
+            body: BodyPolicy::default(),
+            max_connections: None,
+        }
+    }
+
+    /// The configuration, once every variable has been applied.
+    fn build(self) -> Config {
+        fn set<T>(value: Option<T>, name: &str) -> T {
+            value.unwrap_or_else(|| panic!("{name} was not applied: its entry has no default"))
+        }
+        let disable_ipv6 = self.disable_ipv6;
+        Config {
+            listen: self
+                .listen
+                .into_iter()
+                .map(|a| {
+                    if disable_ipv6 {
+                        values::ipv4_only(a)
+                    } else {
+                        a
+                    }
+                })
+                .collect(),
+            socket_path: set(self.socket_path, "SOCKET_PATH"),
+            log_level: set(self.log_level, "LOG_LEVEL"),
+            policy: Policy::new(self.granted),
+            shutdown_grace: set(self.shutdown_grace, "SHUTDOWN_GRACE"),
+            head_timeout: set(self.head_timeout, "HEAD_TIMEOUT"),
+            run_as: set(self.run_as, "RUN_AS"),
+            unix_socket: UnixSocketAccess {
+                mode: set(self.socket_mode, "SOCKET_MODE"),
+                ..self.unix_socket
+            },
+            body: self.body,
+            max_connections: set(self.max_connections, "MAX_CONNECTIONS"),
+            warnings: vec![],
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from environment variables and flags.
+    pub fn from_env(
+        env: &BTreeMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let get = |name: &str| env.get(name).map(String::as_str);
+        let mut builder = Builder::new();
+        for section in crate::api::Section::ALL {
+            if let Some(value) = get(section.var()) {
+                let flag = crate::policy::Flag::Section(section);
+                builder
+                    .granted
+                    .set(flag, values::parse_bool(section.var(), value)?);
+            }
+        }
+        for v in VARIABLES.iter().filter(|v| !overrides.replace(v.name)) {
+            v.apply(&mut builder, get(v.name))?;
+        }
+        for addr in &overrides.listen {
+            builder.listen.push(values::parse_listen("--listen", addr)?);
+        }
+        if let Some(path) = &overrides.socket_path {
+            builder.socket_path = Some(values::socket_path("--socket-path", path)?);
+        }
+        let mut config = builder.build();
+        config.warnings = warnings::about_names(env)?;
+        config
+            .warnings
+            .extend(warnings::about_effects(env, &config));
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests;
