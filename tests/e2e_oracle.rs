@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::docker::{engine, ok, run, Scope};
+use harness::docker::{ok, run, Scope};
 use serde_json::{json, Value};
 
 /// One raw request through dockgate: its status and parsed JSON body (`Null` when empty).
