@@ -858,6 +858,48 @@ async fn ambiguous_framing_is_refused_before_the_engine() {
     assert_eq!(fake.accepted(), 0);
 }
 
+/// Found by `docker cp` into a container and `docker build` through configs that refuse them:
+/// the CLI printed `write: broken pipe` instead of the refusal, because the connection was closed
+/// under the body it was still sending.
+#[tokio::test]
+async fn refused_upload_reads_the_refusal_not_a_broken_pipe() {
+    let fake = FakeEngine::start(Behaviour::Json);
+    let proxy = Proxy::start(&[("SOCKET_PATH", fake.socket())]);
+    let (read, mut write) = TcpStream::connect(proxy.addr).await.unwrap().into_split();
+    let mut read = BufReader::new(read);
+    // Far more than socket buffers hold, so a connection closed early fails the write.
+    let body = vec![b'x'; 8 << 20];
+    let head = format!(
+        "PUT /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: docker\r\n\
+         Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let upload = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        write.write_all(&body).await?;
+        Ok::<_, std::io::Error>(write)
+    });
+    let refused = read_response(&mut read, false).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        "dockgate: PUT /containers/c/archive is not allowed; \
+         set CONTAINERS=1, POST=1 and ALLOW_ARCHIVE=1"
+    );
+    let mut write = within("the upload", upload)
+        .await
+        .unwrap()
+        .expect("the whole body is accepted");
+    // The connection is still good for the next request.
+    write
+        .write_all(b"GET /v1.41/info HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .await
+        .unwrap();
+    let next = read_response(&mut read, false).await;
+    assert!(next.message().ends_with("set INFO=1"), "{next:?}");
+    assert_eq!(fake.accepted(), 0);
+}
+
 /// hyper resolves a Content-Length beside chunked encoding before dockgate sees the request: it
 /// drops the length, reads the body as chunked, and closes the connection after answering (RFC
 /// 9112 §6.3). What matters is that nothing after the chunked body is taken as a request.
