@@ -73,18 +73,27 @@ impl Proxy {
             .collect();
         let mut config =
             Config::from_env(&env, &Overrides::default()).expect("a valid test configuration");
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = tcp.local_addr().unwrap();
-        let mut listeners = vec![Listener::Tcp(tcp)];
+        let loopback = ListenAddr::Tcp {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dual_stack: false,
+        };
+        let mut listen = vec![loopback];
         let mut sockets = vec![];
-        for listen in std::mem::take(&mut config.listen) {
-            if let ListenAddr::Unix(path) = &listen {
-                let listener = Listener::bind(&listen, &config.unix_socket)
-                    .unwrap_or_else(|e| panic!("the test proxy cannot listen: {e}"));
+        for addr in std::mem::take(&mut config.listen) {
+            if let ListenAddr::Unix(path) = &addr {
                 sockets.push(path.clone());
-                listeners.push(listener);
+                listen.push(addr);
             }
         }
+        let listeners: Vec<Listener> = listen
+            .iter()
+            .map(|addr| Listener::bind(addr, &config.unix_socket))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("the test proxy cannot listen: {e}"));
+        let Listener::Tcp(tcp) = &listeners[0] else {
+            unreachable!("the loopback listener is TCP")
+        };
+        let addr = tcp.local_addr().unwrap();
 
         // As main builds it; only the paused clock is the test's.
         let mut builder = tokio::runtime::Builder::new_current_thread();
