@@ -60,6 +60,11 @@ fn proxy_with(fake: &FakeEngine, more: &[(&str, &str)]) -> Proxy {
 /// runtime and one clock. When everything waits, the clock jumps to the next timer, so any timer
 /// the proxy keeps fires during a sleep of virtual minutes.
 fn paused(behaviour: Behaviour) -> (Proxy, FakeEngine) {
+    paused_with(behaviour, &[])
+}
+
+/// [`paused`] with more variables.
+fn paused_with(behaviour: Behaviour, more: &[(&str, &str)]) -> (Proxy, FakeEngine) {
     let fake = FakeEngine::unstarted(behaviour);
     let listen = format!(
         "unix://{}",
@@ -67,6 +72,7 @@ fn paused(behaviour: Behaviour) -> (Proxy, FakeEngine) {
     );
     let mut env = vec![("SOCKET_PATH", fake.socket()), ("LISTEN", listen.as_str())];
     env.extend_from_slice(GRANTS);
+    env.extend_from_slice(more);
     (Proxy::start_paused(&env), fake)
 }
 
@@ -1093,7 +1099,8 @@ fn slow_request_head_is_cut_at_the_head_timeout() {
 }
 
 /// MAX_CONNECTIONS: a connection over the limit is not refused; it waits in the kernel's backlog
-/// until a slot is free.
+/// until a slot is free. The one real-time window in this file: "not served within 300 ms" can
+/// pass wrongly on a stalled machine, never fail wrongly.
 #[tokio::test]
 async fn connections_over_the_limit_wait_for_a_free_slot() {
     let fake = FakeEngine::start(Behaviour::Json);
@@ -1112,4 +1119,22 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     let response = read_response(&mut second, false).await;
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(fake.seen().len(), 2);
+}
+
+/// MAX_CONNECTIONS counts connections being served, not listeners waiting for one.
+#[test]
+#[ignore = "dockgate bug: each listener's accept loop holds a MAX_CONNECTIONS slot while it \
+            waits (src/server.rs accept_loop), so an idle TCP listener starves the unix socket"]
+fn an_idle_listener_holds_no_connection_slot() {
+    // The harness's loopback TCP port, idle, beside the unix socket the client uses.
+    let (proxy, mut fake) = paused_with(Behaviour::Json, &[("MAX_CONNECTIONS", "1")]);
+    let socket = proxy.socket().to_path_buf();
+    proxy.run(async move {
+        fake.listen();
+        let mut conn = BufReader::new(UnixStream::connect(&socket).await.unwrap());
+        conn.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(read_response(&mut conn, false).await.status, 200);
+    });
 }
