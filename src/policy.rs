@@ -143,7 +143,7 @@ impl Flags {
         Flags(self.0 & !other.0)
     }
 
-    fn iter(self) -> impl Iterator<Item = Flag> {
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
         Flag::all().filter(move |f| self.has(*f))
     }
 }

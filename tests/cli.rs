@@ -1,6 +1,9 @@
 //! The `dockgate` binary as an operator meets it: start-up errors, warnings, help, signals.
 //! No engine needed: these run with a cleared environment and an engine socket nobody listens on
 //! (or a stand-in engine where a test needs answers).
+//!
+//! These run the built binary, which is their subject; every other test starts dockgate with
+//! `harness::Proxy` (its header says why), and proxy behaviour is tested there.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -241,72 +244,6 @@ fn without_the_socket_it_exits_naming_socket_path() {
         stderr.contains("is a directory, not the engine's socket"),
         "{stderr}"
     );
-}
-
-/// Reads one response (head and `Content-Length` body) off a connection that stays open.
-fn read_response(stream: &mut TcpStream) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            reader.read_line(&mut line).unwrap(),
-            0,
-            "closed in {head:?}"
-        );
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .expect("a content-length")
-        .parse()
-        .unwrap();
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    head + &String::from_utf8_lossy(&body)
-}
-
-/// Found by `docker cp` into a container and `docker build` through configs that refuse them:
-/// the CLI printed `write: broken pipe` instead of the refusal, because the connection was closed
-/// under the body it was still sending.
-#[test]
-fn refused_upload_reads_the_refusal_not_a_broken_pipe() {
-    let socket = engine_down("upload");
-    let proxy = start(&[("SOCKET_PATH", &socket)]);
-    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    // Far more than socket buffers hold, so a connection closed early fails the write.
-    let body = vec![b'x'; 8 << 20];
-    let head = format!(
-        "PUT /v1.41/containers/c/archive?path=/ HTTP/1.1\r\nHost: x\r\n\
-         Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let mut upload = stream.try_clone().unwrap();
-    let writer = std::thread::spawn(move || {
-        upload.write_all(head.as_bytes())?;
-        upload.write_all(&body)
-    });
-    let answer = read_response(&mut stream);
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-    assert!(
-        answer.ends_with(r#"{"message":"dockgate: PUT /containers/c/archive is not allowed; set CONTAINERS=1, POST=1 and ALLOW_ARCHIVE=1"}"#),
-        "{answer}"
-    );
-    writer.join().unwrap().expect("the whole body is accepted");
-    // The connection is still good for the next request.
-    stream
-        .write_all(b"GET /v1.41/info HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let answer = read_response(&mut stream);
-    assert!(answer.ends_with("set INFO=1\"}"), "{answer}");
-    assert_eq!(proxy.terminate(), Some(0));
 }
 
 /// Found by `sigterm_exits_zero` failing under load: the signal handlers were installed only

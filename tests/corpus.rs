@@ -8,7 +8,7 @@ mod harness;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use harness::fake_engine::FakeEngine;
+use harness::fake_engine::{Behaviour, Digest, FakeEngine};
 
 /// What a request's body is, decoded from its own framing (Content-Length or chunked).
 fn meant_body(request: &[u8]) -> Vec<u8> {
@@ -51,10 +51,7 @@ fn send(proxy: &harness::Proxy, request: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
-    let dir = std::env::temp_dir().join(format!("dockgate-corpus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let engine = FakeEngine::start(&dir.join("engine.sock"));
-    let socket = engine.path().display().to_string();
+    let engine = FakeEngine::start(Behaviour::Json);
     let grants = [
         "CONTAINERS",
         "EXEC",
@@ -66,7 +63,7 @@ async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
     ]
     .map(|v| (v, "1"));
     let mut env = grants.to_vec();
-    env.push(("SOCKET_PATH", &socket));
+    env.push(("SOCKET_PATH", engine.socket()));
     let proxy = harness::Proxy::start(&env);
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
@@ -82,10 +79,10 @@ async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
             count += 1;
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();
             let request = std::fs::read(&file).unwrap();
-            let before = engine.received().len();
+            let before = engine.seen().len();
             let answer = tokio::task::block_in_place(|| send(&proxy, &request));
             // dockgate's own lookups (what a request borrows from) are not the request.
-            let arrived: Vec<_> = engine.received()[before..]
+            let arrived: Vec<_> = engine.seen()[before..]
                 .iter()
                 .filter(|r| {
                     !(r.method == "GET"
@@ -98,10 +95,11 @@ async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
             let status = answer.get(9..12).unwrap_or("");
             let wrong = match outcome {
                 "forwarded" => match arrived.as_slice() {
-                    [one] if one.body == meant_body(&request) => None,
+                    [one] if one.body == Some(Digest::of(&meant_body(&request))) => None,
                     [one] => Some(format!(
-                        "arrived with another body: {:?}",
-                        String::from_utf8_lossy(&one.body)
+                        "arrived with another body: {:?}, meant {:?}",
+                        one.body,
+                        Digest::of(&meant_body(&request))
                     )),
                     other => Some(format!("{} requests arrived; answer {answer}", other.len())),
                 },

@@ -38,7 +38,7 @@ fn raw(proxy: &harness::Proxy, method: &str, path: &str, body: &str) -> String {
 
 #[test]
 fn containers_and_post_cannot_create_a_container_that_owns_the_host() {
-    let Some(_) = harness::real_engine() else {
+    let Some(_) = harness::real_engine_with_images(&[&harness::test_image()]) else {
         return;
     };
     let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("POST", "1")]);
@@ -85,7 +85,7 @@ fn containers_and_post_cannot_create_a_container_that_owns_the_host() {
 
 #[test]
 fn raw_bodies_with_case_tricks_and_duplicate_keys_are_refused() {
-    let Some(_) = harness::real_engine() else {
+    let Some(_) = harness::real_engine_with_images(&[&harness::test_image()]) else {
         return;
     };
     let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("POST", "1")]);
@@ -148,7 +148,7 @@ fn raw_bodies_with_case_tricks_and_duplicate_keys_are_refused() {
 
 #[test]
 fn bind_mount_volumes_are_refused_and_named_volumes_work() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = harness::real_engine_with_images(&[&harness::test_image()]) else {
         return;
     };
     let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("VOLUMES", "1"), ("POST", "1")]);
@@ -195,7 +195,7 @@ fn bind_mount_volumes_are_refused_and_named_volumes_work() {
 
 #[test]
 fn binds_into_allowed_prefixes_work() {
-    let Some(_) = harness::real_engine() else {
+    let Some(_) = harness::real_engine_with_images(&[&harness::test_image()]) else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("dg-bp-allowed-{}", std::process::id()));

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use harness::docker::{self, Scope, Streaming};
-use harness::{real_engine, test_image, Proxy};
+use harness::{real_engine_with_images, test_image, Proxy};
 
 /// Commands of the matrix, in the order of its columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -832,7 +832,9 @@ fn check(host: &str, socket: &Path, cmd: Cmd, expected: Expect) -> Result<&'stat
 
 #[test]
 fn docker_cli_commands_by_configuration() {
-    let Some(socket) = real_engine() else { return };
+    let Some(socket) = real_engine_with_images(&[&test_image()]) else {
+        return;
+    };
     let socket_path = socket.display().to_string();
     for config in MATRIX {
         let columns: Vec<Cmd> = config.expect.iter().map(|(cmd, _)| *cmd).collect();
@@ -922,7 +924,9 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 /// `docker run -it` and `docker exec -it` from a terminal: the container gets one too.
 #[test]
 fn run_and_exec_with_a_terminal() {
-    let Some(socket) = real_engine() else { return };
+    let Some(socket) = real_engine_with_images(&[&test_image()]) else {
+        return;
+    };
     let socket_path = socket.display().to_string();
     let proxy = Proxy::start(&[
         ("CONTAINERS", "1"),

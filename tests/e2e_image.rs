@@ -1,8 +1,9 @@
 //! No root at run time, end to end: the image, the privilege drop, the unix socket for non-root
 //! clients, the entrypoint helper and the examples, against the real engine with real containers.
 //!
-//! Needs what `scripts/test` builds: `dockgate:latest` (the Dockerfile), the busybox test image
-//! and a client image with the static docker CLI.
+//! Needs what `scripts/test` builds: `dockgate:latest` (the Dockerfile) with the static binary
+//! it was built from, the busybox test image and a client image with the static docker CLI.
+//! Without them each test says *** SKIPPED *** and returns, or fails when `CI=true`.
 
 mod harness;
 
@@ -10,9 +11,6 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-use dockgate::config::{Config, ListenAddr, Overrides, UnixSocketAccess};
-use dockgate::server::{serve, Listener};
 
 const IMAGE: &str = "dockgate:latest";
 
@@ -88,64 +86,63 @@ fn field<'a>(status: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{name} in status"))
 }
 
-/// A dockgate unix socket with chosen ownership, in front of the real engine: a socket whose
-/// group the images have never seen.
+/// The engine, when it has the images these tests run; otherwise a loud skip (`None`), or a
+/// failure in CI.
+fn engine_with_images() -> Option<PathBuf> {
+    harness::real_engine_with_images(&[IMAGE, &client_image()])
+}
+
+/// [`engine_with_images`], and the static binary the exec helper tests mount.
+fn engine_with_images_and_binary() -> Option<PathBuf> {
+    let socket = engine_with_images()?;
+    if !static_binary().is_file() {
+        harness::skip_or_fail(&format!(
+            "no static dockgate binary at {}",
+            static_binary().display()
+        ));
+        return None;
+    }
+    Some(socket)
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A dockgate listening on `DIR/docker.sock` in front of the real engine, with the ownership
+/// SOCKET_OWNER, SOCKET_GROUP and SOCKET_MODE in `env` give it: a socket whose group the images
+/// have never seen. DIR is mounted into containers, and removed after the proxy stops.
 struct UnixProxy {
-    dir: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    proxy: harness::Proxy,
+    dir: TempDir,
 }
 
 impl UnixProxy {
-    fn start(
-        name: &str,
-        engine: &Path,
-        access: UnixSocketAccess,
-        env: &[(&str, &str)],
-    ) -> UnixProxy {
+    fn start(name: &str, engine: &Path, env: &[(&str, &str)]) -> UnixProxy {
         let dir = std::env::temp_dir().join(unique(name));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut vars: std::collections::BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        vars.insert("SOCKET_PATH".into(), engine.display().to_string());
-        let config = Config::from_env(&vars, &Overrides::default()).unwrap();
-        let listener = Listener::bind(&ListenAddr::Unix(dir.join("docker.sock")), &access).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime
-                .block_on(serve(vec![listener], &config, async {
-                    let _ = stopped.await;
-                }))
-                .unwrap();
-        });
+        let listen = format!("unix://{}", dir.join("docker.sock").display());
+        let socket_path = engine.display().to_string();
+        let mut env = env.to_vec();
+        env.extend([("SOCKET_PATH", socket_path.as_str()), ("LISTEN", &listen)]);
         UnixProxy {
-            dir,
-            stop: Some(stop),
-            thread: Some(thread),
+            proxy: harness::Proxy::start(&env),
+            dir: TempDir(dir),
         }
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir.0
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.join("docker.sock")
-    }
-}
-
-impl Drop for UnixProxy {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.proxy.socket().to_path_buf()
     }
 }
 
@@ -156,7 +153,7 @@ fn socket_gid(socket: &Path) -> u32 {
 
 #[test]
 fn image_is_from_scratch_and_under_five_megabytes() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let out = run(engine(&socket).args([
@@ -176,7 +173,7 @@ fn image_is_from_scratch_and_under_five_megabytes() {
 
 #[test]
 fn proxy_container_runs_as_nobody_with_only_the_socket_group_and_no_capabilities() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let name = unique("drop");
@@ -247,19 +244,18 @@ fn proxy_container_runs_as_nobody_with_only_the_socket_group_and_no_capabilities
 
 #[test]
 fn proxy_refuses_a_root_only_socket_unless_run_as_root() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     // Docker Desktop's socket: root:root 0755.
     let desktop = UnixProxy::start(
         "desktop",
         &socket,
-        UnixSocketAccess {
-            owner: Some(0),
-            group: Some(0),
-            mode: 0o755,
-        },
-        &[],
+        &[
+            ("SOCKET_OWNER", "0"),
+            ("SOCKET_GROUP", "0"),
+            ("SOCKET_MODE", "0755"),
+        ],
     );
     let (refused, root) = (unique("rootonly"), unique("runasroot"));
     let _guard = Containers(&socket, vec![refused.clone(), root.clone()]);
@@ -305,7 +301,7 @@ fn proxy_refuses_a_root_only_socket_unless_run_as_root() {
 
 #[test]
 fn non_root_proxy_without_the_socket_group_says_which_group_to_add() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let (without, with) = (unique("nogroup"), unique("groupadd"));
@@ -380,24 +376,23 @@ fn exec_helper(
 
 #[test]
 fn exec_helper_steps_down_to_the_user_with_a_socket_group_the_image_never_saw() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images_and_binary() else {
         return;
     };
     let proxy = UnixProxy::start(
         "exec",
         &socket,
-        UnixSocketAccess {
-            owner: None,
-            group: Some(4242),
-            mode: 0o660,
-        },
-        &[("CONTAINERS", "1")],
+        &[
+            ("SOCKET_GROUP", "4242"),
+            ("SOCKET_MODE", "0660"),
+            ("CONTAINERS", "1"),
+        ],
     );
     let script =
         "docker ps >/dev/null && grep -E '^(Uid|Gid|Groups):' /proc/1/status && echo pid=$$";
     let out = exec_helper(
         &socket,
-        &proxy.dir,
+        proxy.dir(),
         &[],
         &["--user", "1000", "--", "sh", "-c", script],
     );
@@ -414,7 +409,7 @@ fn exec_helper_steps_down_to_the_user_with_a_socket_group_the_image_never_saw() 
     // The command's own exit status comes through untouched.
     let out = exec_helper(
         &socket,
-        &proxy.dir,
+        proxy.dir(),
         &[],
         &["--user", "1000", "--", "sh", "-c", "exit 7"],
     );
@@ -423,21 +418,20 @@ fn exec_helper_steps_down_to_the_user_with_a_socket_group_the_image_never_saw() 
 
 #[test]
 fn exec_helper_ignores_group_names_when_a_docker_group_has_another_id() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images_and_binary() else {
         return;
     };
     let proxy = UnixProxy::start(
         "names",
         &socket,
-        UnixSocketAccess {
-            owner: None,
-            group: Some(4242),
-            mode: 0o660,
-        },
-        &[("CONTAINERS", "1")],
+        &[
+            ("SOCKET_GROUP", "4242"),
+            ("SOCKET_MODE", "0660"),
+            ("CONTAINERS", "1"),
+        ],
     );
     // The image's "docker" group is 999 and gid 4242 belongs to "users": neither matters.
-    let etc = proxy.dir.join("etc");
+    let etc = proxy.dir().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(
         etc.join("passwd"),
@@ -457,7 +451,7 @@ fn exec_helper_ignores_group_names_when_a_docker_group_has_another_id() {
     ];
     let out = exec_helper(
         &socket,
-        &proxy.dir,
+        proxy.dir(),
         &mounts,
         &[
             "--user",
@@ -476,18 +470,17 @@ fn exec_helper_ignores_group_names_when_a_docker_group_has_another_id() {
 
 #[test]
 fn exec_helper_failures_exit_125_with_one_line_that_says_why() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images_and_binary() else {
         return;
     };
     let desktop = UnixProxy::start(
         "execroot",
         &socket,
-        UnixSocketAccess {
-            owner: Some(0),
-            group: Some(0),
-            mode: 0o755,
-        },
-        &[],
+        &[
+            ("SOCKET_OWNER", "0"),
+            ("SOCKET_GROUP", "0"),
+            ("SOCKET_MODE", "0755"),
+        ],
     );
     let empty = std::env::temp_dir().join(unique("nosocket"));
     std::fs::create_dir_all(&empty).unwrap();
@@ -506,13 +499,13 @@ fn exec_helper_failures_exit_125_with_one_line_that_says_why() {
             "is not usable: No such file or directory",
         ),
         (
-            &desktop.dir,
+            desktop.dir(),
             &[],
             &["--user", "1000", "--", "true"],
             "only root can use it, so no group can give uid 1000 access. Run dockgate as a proxy",
         ),
         (
-            &desktop.dir,
+            desktop.dir(),
             &["--user", "1000"],
             &["--user", "1000", "--", "true"],
             "must start as root to switch users, but runs as uid 1000",
@@ -571,7 +564,7 @@ fn compose(socket: &Path, example: &str, overlay: &str, service: &str) -> Output
 
 #[test]
 fn example_unix_socket_serves_a_non_root_client_with_no_docker_group() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let overlay = "services:\n  client:\n    command: [\"sh\", \"-c\", \"id && docker ps --format '{{.Names}}' && ! docker network ls\"]\n";
@@ -600,7 +593,7 @@ fn tcp_overlay(client: &str, port: u16, script: &str) -> String {
 
 #[test]
 fn example_dashboard_reads_containers_and_nothing_else() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let overlay = tcp_overlay("dashboard", free_port(), "docker ps && docker network ls");
@@ -616,7 +609,7 @@ fn example_dashboard_reads_containers_and_nothing_else() {
 
 #[test]
 fn example_discovery_maps_containers_and_networks() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let overlay = tcp_overlay(
@@ -636,7 +629,7 @@ fn example_discovery_maps_containers_and_networks() {
 
 #[test]
 fn example_entrypoint_helper_runs_the_app_as_1000_with_the_socket_group() {
-    let Some(socket) = harness::real_engine() else {
+    let Some(socket) = engine_with_images() else {
         return;
     };
     let overlay = "services:\n  app:\n    network_mode: none\n    command: [\"sh\", \"-c\", \"docker ps >/dev/null && grep -E '^(Uid|Groups):' /proc/1/status\"]\n";

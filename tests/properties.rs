@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 
 use dockgate::api::{all_routes, Method, Seg, Target};
 use dockgate::policy::{Flags, Policy};
-use harness::fake_engine::FakeEngine;
+use harness::fake_engine::{Behaviour, FakeEngine};
 use proptest::prelude::*;
 
 /// A concrete path for a route of the table, with the given ids filled in.
@@ -96,11 +96,8 @@ fn outcomes_never_depend_on_headers_the_engine_ignores() {
         .build()
         .unwrap();
     let _entered = runtime.enter();
-    let dir = std::env::temp_dir().join(format!("dockgate-props-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let engine = FakeEngine::start(&dir.join("engine.sock"));
-    let socket = engine.path().display().to_string();
-    let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("SOCKET_PATH", &socket)]);
+    let engine = FakeEngine::start(Behaviour::Json);
+    let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("SOCKET_PATH", engine.socket())]);
     let requests = [
         ("GET", "/v1.41/_ping", ""),
         ("GET", "/v1.41/containers/c/archive", ""),

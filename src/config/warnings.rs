@@ -7,7 +7,7 @@ use super::values::{looks_boolean, parse_bool};
 use super::vars::{known_names, FOREIGN, VARIABLES};
 use super::{Builder, Config, ConfigError};
 use crate::api::{all_routes, Access, Section};
-use crate::inspect::{inspection, BodyPolicy};
+use crate::inspect::BodyPolicy;
 use crate::policy::{Flag, Flags};
 
 /// Warnings about the environment's names: Podman's, other proxies', and likely misspellings.
@@ -80,8 +80,12 @@ pub(super) fn about_effects(env: &BTreeMap<String, String>, config: &Config) -> 
             ));
         }
     }
-    let bodies_inspected = on(Flag::Post)
-        && all_routes().any(|(s, r)| on(Flag::Section(s)) && inspection(s, r).is_some());
+    // Whether any judged route can be reached at all (a legacy start body with only
+    // ALLOW_START, an archive with ALLOW_ARCHIVE, a create with POST...).
+    let bodies_inspected = all_routes().any(|(s, r)| {
+        let needs = crate::policy::requires(s, r);
+        r.inspection.is_some() && (needs.all.iter().all(on) || needs.any.iter().any(on))
+    });
     if !bodies_inspected {
         for v in VARIABLES {
             let Some(value) = env.get(v.name) else {

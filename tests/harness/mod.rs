@@ -1,50 +1,126 @@
-//! Shared test harness: an in-process dockgate on port 0, and what the real-engine tests need.
+//! Shared test harness: the one way tests start dockgate ([`Proxy`]), the fake engine, and what the
+//! real-engine tests need (the engine, the test image, the docker CLI).
+//!
+//! # Starting a proxy
+//!
+//! Every test that needs a running dockgate gets it from [`Proxy::start`] (or, for timeout tests,
+//! [`Proxy::start_paused`], the same start with the clock paused). It does what `main` does
+//! between parsing and serving: reads its variables with `Config::from_env`, binds each LISTEN
+//! address with `Listener::bind` and the SOCKET_OWNER/GROUP/MODE access, and runs
+//! `server::serve` on a **current-thread** tokio runtime built as `main` builds it, in a thread
+//! of its own, so the proxy under test runs on the runtime production runs on, with the test's
+//! client and fake engine outside it as they would be.
+//!
+//! It runs in the test process rather than as the built binary because:
+//! - timeout tests need the proxy's clock paused, with the fake engine and the client on the same
+//!   runtime ([`Proxy::run`]), to see minutes pass in no time; a process's clock cannot be paused;
+//! - each start costs a thread, not a process and a log line to parse for the port, and a failed
+//!   test cannot leave a proxy process behind;
+//! - a panic in dockgate fails the test that caused it, with its backtrace.
+//!
+//! What it leaves out of `main` is what only the binary does: privilege dropping, the open-file
+//! limit, logging and signals (shutdown is [`Proxy::stop`]). `tests/cli.rs` runs the built binary
+//! for exactly those, which are its subject, and `tests/e2e_image.rs` runs the image.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod docker;
 pub mod fake_engine;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use dockgate::config::{Config, Overrides};
+use dockgate::config::{Config, ListenAddr, Overrides};
 use dockgate::server::{serve, Listener};
 use tokio::sync::oneshot;
 
-/// A dockgate serving on an ephemeral loopback port from a thread of its own, stopped on drop.
+/// A dockgate serving from a thread of its own until [`Proxy::stop`] or drop.
+///
+/// It listens on an ephemeral loopback port ([`Proxy::addr`]) and on every unix socket LISTEN
+/// names ([`Proxy::socket`]); TCP addresses in LISTEN are replaced by the ephemeral port, so
+/// parallel tests never meet. With a unix LISTEN that makes two listeners, which matters to
+/// MAX_CONNECTIONS today (see `an_idle_listener_holds_no_connection_slot` in fake_engine.rs).
 pub struct Proxy {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    sockets: Vec<PathBuf>,
+    runtime: tokio::runtime::Handle,
+    shutdown: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<io::Result<()>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Proxy {
-    /// Starts a proxy configured by `env` exactly as the binary would read it (LISTEN is ignored:
-    /// the harness binds 127.0.0.1:0).
+    /// Starts a proxy configured by `env` exactly as the binary would read it.
     pub fn start(env: &[(&str, &str)]) -> Proxy {
+        Proxy::start_on(env, false)
+    }
+
+    /// [`Proxy::start`] with the proxy's clock paused: when its runtime has nothing to do, time
+    /// jumps to the next timer. Run the fake engine and the client on the same runtime with
+    /// [`Proxy::run`], and listen on a unix socket (LISTEN=unix://...): it delivers within the
+    /// write call, where loopback TCP may leave the runtime idle, and a timer firing, while bytes
+    /// are on their way.
+    pub fn start_paused(env: &[(&str, &str)]) -> Proxy {
+        Proxy::start_on(env, true)
+    }
+
+    fn start_on(env: &[(&str, &str)], paused: bool) -> Proxy {
         let env: BTreeMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let config =
+        let mut config =
             Config::from_env(&env, &Overrides::default()).expect("a valid test configuration");
-        let std = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = std.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            runtime.block_on(serve(vec![Listener::Tcp(std)], &config, async {
-                let _ = stopped.await;
-            }))
-        });
+        let loopback = ListenAddr::Tcp {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dual_stack: false,
+        };
+        let mut listen = vec![loopback];
+        let mut sockets = vec![];
+        for addr in std::mem::take(&mut config.listen) {
+            if let ListenAddr::Unix(path) = &addr {
+                sockets.push(path.clone());
+                listen.push(addr);
+            }
+        }
+        let listeners: Vec<Listener> = listen
+            .iter()
+            .map(|addr| Listener::bind(addr, &config.unix_socket))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("the test proxy cannot listen: {e}"));
+        let Listener::Tcp(tcp) = &listeners[0] else {
+            unreachable!("the loopback listener is TCP")
+        };
+        let addr = tcp.local_addr().unwrap();
+
+        // As main builds it; only the paused clock is the test's.
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_all();
+        if paused {
+            builder.start_paused(true);
+        }
+        let runtime = builder.build().expect("a runtime for the test proxy");
+        let handle = runtime.handle().clone();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let (finished, done) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("dockgate".into())
+            .spawn(move || {
+                let served = runtime.block_on(serve(listeners, &config, async {
+                    let _ = stopped.await;
+                }));
+                let _ = finished.send(served);
+            })
+            .expect("a thread for the test proxy");
         Proxy {
             addr,
-            stop: Some(stop),
+            sockets,
+            runtime: handle,
+            shutdown: Some(shutdown),
+            done: Some(done),
             thread: Some(thread),
         }
     }
@@ -59,19 +135,64 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
+    /// The first unix socket LISTEN named.
+    pub fn socket(&self) -> &Path {
+        self.sockets
+            .first()
+            .expect("LISTEN names no unix socket for this proxy")
+    }
+
+    /// Runs `test` on the proxy's runtime and returns what it returns; a panic in it is the
+    /// caller's. With [`Proxy::start_paused`] this is how the fake engine and the client share
+    /// the proxy's clock.
+    pub fn run<T: Send + 'static>(&self, test: impl Future<Output = T> + Send + 'static) -> T {
+        let (send, receive) = std::sync::mpsc::channel();
+        let task = self.runtime.spawn(test);
+        self.runtime.spawn(async move {
+            let _ = send.send(task.await);
+        });
+        match receive.recv().expect("the proxy's runtime stopped") {
+            Ok(output) => output,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Begins a graceful shutdown, as SIGTERM does: no new connections, open requests get the
+    /// grace period.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Waits, from async code, until serve() has returned; [`Proxy::begin_shutdown`] first.
+    pub async fn stopped(mut self) -> io::Result<()> {
+        let done = self.done.take().expect("stopped once");
+        let served = done.await.expect("the proxy thread panicked");
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the proxy thread panicked");
+        }
+        served
+    }
+
     /// Begins a graceful shutdown and waits until serve() has returned.
-    pub fn stop(mut self) -> std::io::Result<()> {
+    pub fn stop(mut self) -> io::Result<()> {
         self.shutdown()
     }
 
-    fn shutdown(&mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.begin_shutdown();
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        if thread.join().is_err() && !std::thread::panicking() {
+            panic!("the proxy thread panicked");
         }
-        match self.thread.take() {
-            Some(thread) => thread.join().expect("the proxy thread panicked"),
-            None => Ok(()),
-        }
+        // Sent by the thread just before it ended; none when it panicked.
+        self.done
+            .take()
+            .and_then(|mut done| done.try_recv().ok())
+            .unwrap_or(Ok(()))
     }
 }
 
@@ -79,6 +200,21 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// True when `CI=true`: what is skipped elsewhere fails there.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Says loudly why a test does not run (the caller then returns); in CI, fails it instead.
+pub fn skip_or_fail(why: &str) {
+    if in_ci() {
+        panic!("{why}: real-engine tests are required in CI");
+    }
+    // Straight to stderr: the test harness captures eprintln!, and a skip must be seen.
+    let line = format!("\n*** SKIPPED: {why}; run scripts/test to set it up ***\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 /// The real engine, when the test script has one running. In CI (`CI=true`) a missing engine is a
@@ -90,16 +226,34 @@ pub fn real_engine() -> Option<PathBuf> {
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return Some(socket);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "no Docker engine at {}: real-engine tests are required in CI",
-            socket.display()
-        );
+    skip_or_fail(&format!("no Docker engine at {}", socket.display()));
+    None
+}
+
+/// The real engine, when it runs and has every one of `images` (which the test script builds);
+/// otherwise as [`real_engine`]: a loud skip, or a failure in CI.
+pub fn real_engine_with_images(images: &[&str]) -> Option<PathBuf> {
+    let socket = real_engine()?;
+    let missing: Vec<&str> = images
+        .iter()
+        .copied()
+        .filter(|image| {
+            !docker::engine(&socket)
+                .args(["image", "inspect", "--format", "{{.Id}}", image])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Some(socket);
     }
-    eprintln!(
-        "\n*** SKIPPED: no Docker engine at {}; run scripts/test to start one ***\n",
-        socket.display()
-    );
+    skip_or_fail(&format!(
+        "the engine at {} has no image {}",
+        socket.display(),
+        missing.join(", ")
+    ));
     None
 }
 
