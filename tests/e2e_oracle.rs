@@ -834,3 +834,101 @@ fn a_watchtower_recreate_passes_with_the_grant_the_readme_gives_it() {
         true
     );
 }
+
+/// Dozzle 10.7's actions (internal/docker/client.go: ContainerActions) and its update
+/// (ContainerInspect, ImagePull, ContainerRemove, ContainerCreate from the inspect output with
+/// endpoints reduced to their aliases, ContainerStart), under the grants the README gives them.
+#[test]
+fn dozzles_actions_and_update_pass_with_the_grants_the_readme_gives_them() {
+    let Some((_, scope, image)) = setup() else {
+        return;
+    };
+    let network = scope.network(&Scope::unique("oracle-dz-net"));
+    ok(scope
+        .engine()
+        .args(["network", "create", "--subnet", "10.231.8.0/24", &network]));
+    let app = scope.container(&Scope::unique("oracle-dz-app"));
+    ok(scope.engine().args([
+        "run",
+        "-d",
+        "--name",
+        &app,
+        "--network",
+        &network,
+        "--stop-signal",
+        "SIGKILL",
+        &image,
+        "sleep",
+        "300",
+    ]));
+    let actions = harness::Proxy::start(&[
+        ("CONTAINERS", "1"),
+        ("INFO", "1"),
+        ("ALLOW_START", "1"),
+        ("ALLOW_STOP", "1"),
+        ("ALLOW_RESTARTS", "1"),
+    ]);
+    for action in ["stop", "start", "restart"] {
+        let answer = send(
+            &actions,
+            "POST",
+            &format!("/v1.41/containers/{app}/{action}"),
+            None,
+        );
+        assert_eq!(answer.0, 204, "{action}: {answer:?}");
+    }
+    let message = refused(send(
+        &actions,
+        "DELETE",
+        &format!("/v1.41/containers/{app}"),
+        None,
+    ));
+    assert!(message.ends_with("set POST=1"), "{message}");
+
+    let update = harness::Proxy::start(&[
+        ("CONTAINERS", "1"),
+        ("INFO", "1"),
+        ("IMAGES", "1"),
+        ("POST", "1"),
+    ]);
+    let (status, info) = send(
+        &update,
+        "GET",
+        &format!("/v1.41/containers/{app}/json"),
+        None,
+    );
+    assert_eq!(status, 200);
+    let removed = send(
+        &update,
+        "DELETE",
+        &format!("/v1.41/containers/{app}?force=1"),
+        None,
+    );
+    assert_eq!(removed.0, 204, "{removed:?}");
+    let mut body = info["Config"].clone();
+    body["HostConfig"] = info["HostConfig"].clone();
+    let endpoints: serde_json::Map<String, Value> = info["NetworkSettings"]["Networks"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, ep)| (name.clone(), json!({"Aliases": ep["Aliases"]})))
+        .collect();
+    body["NetworkingConfig"] = json!({ "EndpointsConfig": endpoints });
+    let created = send(
+        &update,
+        "POST",
+        &format!("/v1.41/containers/create?name={app}"),
+        Some(&body),
+    );
+    assert_eq!(created.0, 201, "{created:?}");
+    let started = send(
+        &update,
+        "POST",
+        &format!("/v1.41/containers/{app}/start"),
+        None,
+    );
+    assert_eq!(started.0, 204, "{started:?}");
+    let now = inspect(&scope, "container", &app).unwrap();
+    assert_eq!(now["State"]["Running"], true);
+    assert!(now["NetworkSettings"]["Networks"].get(&network).is_some());
+}
