@@ -137,3 +137,126 @@ fn outcomes_never_depend_on_headers_the_engine_ignores() {
         )
         .unwrap();
 }
+
+/// Body inspection, without a proxy: what the engine would honour is judged wherever and however
+/// it is written.
+mod bodies {
+    use dockgate::api::Inspection;
+    use dockgate::inspect::paths::Prefix;
+    use dockgate::inspect::{check, BodyPolicy, EngineDefaults, Facts, Judgement};
+    use proptest::prelude::*;
+
+    fn judged(inspection: Inspection, body: &str, policy: &BodyPolicy) -> Judgement {
+        let facts = Facts::closed(EngineDefaults::strictest());
+        check(inspection, Some("c"), "", body.as_bytes(), policy, &facts)
+            .unwrap_or_else(|why| panic!("{body}: {why}"))
+    }
+
+    fn permissive() -> BodyPolicy {
+        BodyPolicy {
+            privileged: true,
+            host_namespaces: true,
+            devices: true,
+            security_opts: true,
+            remote_fetch: true,
+            caps: vec!["ALL".into()],
+            bind_mounts: vec![Prefix::parse("/").unwrap()],
+            ..BodyPolicy::default()
+        }
+    }
+
+    /// Each HostConfig field that gives power, a value asking for it, and the grant it needs.
+    const POWERS: &[(&str, &str, &str)] = &[
+        ("Privileged", "true", "ALLOW_PRIVILEGED=1"),
+        ("PidMode", r#""host""#, "ALLOW_HOST_NAMESPACES=1"),
+        ("NetworkMode", r#""host""#, "ALLOW_HOST_NAMESPACES=1"),
+        ("UsernsMode", r#""host""#, "ALLOW_HOST_NAMESPACES=1"),
+        ("CapAdd", r#""SYS_ADMIN""#, "ALLOW_CAPS=SYS_ADMIN"),
+        (
+            "Devices",
+            r#"[{"PathOnHost":"/dev/sda"}]"#,
+            "ALLOW_DEVICES=1",
+        ),
+        (
+            "SecurityOpt",
+            r#"["seccomp=unconfined"]"#,
+            "ALLOW_SECURITY_OPTS=1",
+        ),
+        ("MaskedPaths", "[]", "ALLOW_SECURITY_OPTS=1"),
+        ("Binds", r#"["/:/host"]"#, "ALLOW_BIND_MOUNTS=/"),
+        (
+            "Mounts",
+            r#"[{"Type":"bind","Source":"/etc","Target":"/e"}]"#,
+            "ALLOW_BIND_MOUNTS=/etc",
+        ),
+    ];
+
+    /// `field` with each letter's case picked by `mask`: Go matches keys case-insensitively.
+    fn recase(field: &str, mask: &[bool]) -> String {
+        field
+            .chars()
+            .zip(mask.iter().cycle())
+            .map(|(c, &up)| {
+                if up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn a_host_config_field_needs_its_grant_wherever_and_however_it_is_written(
+            power in 0..POWERS.len(),
+            mask in proptest::collection::vec(any::<bool>(), 1..12),
+            top_level in any::<bool>(),
+            start in any::<bool>(),
+        ) {
+            let (field, value, grant) = POWERS[power];
+            let key = recase(field, &mask);
+            let body = if top_level {
+                format!(r#"{{"Image":"b","{key}":{value}}}"#)
+            } else {
+                format!(r#"{{"Image":"b","HostConfig":{{"{key}":{value}}}}}"#)
+            };
+            // Before API 1.24 a start body is decoded exactly like a create body.
+            let inspection = if start { Inspection::ContainerStart } else { Inspection::ContainerCreate };
+            let strict = judged(inspection, &body, &BodyPolicy::default());
+            prop_assert_eq!(strict.needs().to_string(), grant, "{}", body);
+            prop_assert!(judged(inspection, &body, &permissive()).findings.is_empty());
+        }
+
+        #[test]
+        fn a_local_volume_passes_ungranted_only_when_it_mounts_nothing_of_the_host(
+            kind in prop::sample::select(vec!["", "tmpfs", "none", "proc", "cgroup2", "nfs", "ext4", "overlay", "bind"]),
+            device in prop::sample::select(vec!["", "tmpfs", "/", "/srv/data", "etc", "/dev/sda1", ":/export"]),
+            o in proptest::collection::vec(
+                prop::sample::select(vec!["bind", "rbind", "ro", "size=1m", "addr=127.0.0.1", "lowerdir=/", "uid=1"]),
+                0..3,
+            ),
+            container in any::<bool>(),
+        ) {
+            let mut options = vec![];
+            for (key, value) in [("type", kind.to_string()), ("device", device.to_string()), ("o", o.join(","))] {
+                if !value.is_empty() {
+                    options.push(format!(r#""{key}":"{value}""#));
+                }
+            }
+            let options = format!("{{{}}}", options.join(","));
+            let (inspection, body) = if container {
+                (Inspection::ContainerCreate, format!(
+                    r#"{{"HostConfig":{{"Mounts":[{{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{{"DriverConfig":{{"Options":{options}}}}}}}]}}}}"#
+                ))
+            } else {
+                (Inspection::VolumeCreate, format!(r#"{{"Name":"v","DriverOpts":{options}}}"#))
+            };
+            let strict = judged(inspection, &body, &BodyPolicy::default());
+            let binds = o.iter().any(|i| *i == "bind" || *i == "rbind");
+            let mounts_nothing = (kind.is_empty() && device.is_empty()) || (kind == "tmpfs" && !binds);
+            prop_assert_eq!(strict.findings.is_empty(), mounts_nothing, "{}: {:?}", body, strict);
+            prop_assert!(judged(inspection, &body, &permissive()).findings.is_empty(), "{}", body);
+        }
+    }
+}
