@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A JSON value with every object key kept, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,22 +39,30 @@ pub enum Ambiguous {
 
 /// Parses one JSON value; trailing data, exact duplicate keys and invalid UTF-8 are refused.
 pub fn parse(body: &[u8]) -> Result<Json, Ambiguous> {
-    serde_json::from_slice(body).map_err(|e| {
-        let text = e.to_string();
-        match text.strip_prefix("duplicate key ") {
-            Some(key) => Ambiguous::Duplicate(
-                key.split(" at line")
-                    .next()
-                    .unwrap_or(key)
-                    .trim_matches('"')
-                    .to_string(),
-            ),
-            None => Ambiguous::Syntax(text),
-        }
-    })
+    let value: Json = serde_json::from_slice(body).map_err(|e| Ambiguous::Syntax(e.to_string()))?;
+    match value.first_duplicate() {
+        Some(key) => Err(Ambiguous::Duplicate(key.to_string())),
+        None => Ok(value),
+    }
 }
 
 impl Json {
+    /// The first key that appears twice in one object, anywhere in the value.
+    fn first_duplicate(&self) -> Option<&str> {
+        match self {
+            Json::Array(items) => items.iter().find_map(Json::first_duplicate),
+            Json::Object(entries) => {
+                let mut seen = std::collections::HashSet::with_capacity(entries.len());
+                entries
+                    .iter()
+                    .find(|(key, _)| !seen.insert(key.as_str()))
+                    .map(|(key, _)| key.as_str())
+                    .or_else(|| entries.iter().find_map(|(_, v)| v.first_duplicate()))
+            }
+            _ => None,
+        }
+    }
+
     /// The field `name` of an object the engine decodes as a Go struct: matched
     /// case-insensitively, refusing what Go could read differently. `where_` names the object in
     /// messages (e.g. `HostConfig`).
@@ -63,15 +71,15 @@ impl Json {
             return Ok(None);
         };
         let mut found: Option<&(String, Json)> = None;
-        for (i, entry) in entries.iter().enumerate() {
+        // Linear in the keys: a body may hold an object with very many of them.
+        let mut folded: std::collections::HashMap<String, &str> =
+            std::collections::HashMap::with_capacity(entries.len());
+        for entry in entries {
             let key = &entry.0;
             if !key.is_ascii() {
                 return Err(Ambiguous::NonAscii(format!("{where_}.{key}")));
             }
-            if let Some((other, _)) = entries[..i]
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            {
+            if let Some(other) = folded.insert(key.to_ascii_lowercase(), key) {
                 return Err(Ambiguous::CaseVariants(
                     format!("{where_}.{other}"),
                     format!("{where_}.{key}"),
@@ -168,10 +176,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut entries: Vec<(String, Json)> = vec![];
+        // Duplicates are kept here and refused by `parse`, as a typed error.
         while let Some(key) = map.next_key::<String>()? {
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(de::Error::custom(format!("duplicate key {key:?}")));
-            }
             let value = map.next_value()?;
             entries.push((key, value));
         }
