@@ -312,6 +312,11 @@ fn fake_engine(name: &str) -> FakeEngine {
                             conn.write_all(&buf[..n])?;
                         }
                     }
+                    if head.contains("user-agent: dockgate/") {
+                        // dockgate's own lookups (what an attach reaches into): nothing there.
+                        conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}")?;
+                        continue;
+                    }
                     if !head.contains("/events") {
                         conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")?;
                         continue;
