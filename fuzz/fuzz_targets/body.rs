@@ -7,7 +7,9 @@ use dockgate::inspect::{check_body, BodyPolicy, Inspection};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, body)) = data.split_first() else { return };
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
     let kinds = [
         Inspection::ContainerCreate,
         Inspection::ContainerUpdate,
@@ -29,10 +31,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let loose = check_body(kind, body, &permissive);
     if strict.is_ok() {
-        assert!(loose.is_ok(), "allowed strictly but refused permissively: {loose:?}");
+        assert!(
+            loose.is_ok(),
+            "allowed strictly but refused permissively: {loose:?}"
+        );
     }
     if let Err(refusal) = loose {
-        assert_eq!(refusal.status, 400, "the permissive policy refused on policy: {refusal:?}");
-        assert_eq!(strict.map_err(|r| r.status), Err(400), "ambiguity must not depend on policy");
+        assert_eq!(
+            refusal.status, 400,
+            "the permissive policy refused on policy: {refusal:?}"
+        );
+        assert_eq!(
+            strict.map_err(|r| r.status),
+            Err(400),
+            "ambiguity must not depend on policy"
+        );
     }
 });
