@@ -18,7 +18,9 @@ fn status(judged: Result<dockgate::inspect::Judgement, dockgate::inspect::json::
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, body)) = data.split_first() else { return };
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
     let kinds = [
         Inspection::ContainerCreate,
         Inspection::ContainerUpdate,
@@ -30,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
     let kind = kinds[selector as usize % kinds.len()];
     // An engine holding no objects: every name a body borrows from is unknown to it.
     let facts = Facts::closed(EngineDefaults::strictest());
-    let strict = status(check(kind, Some("c"), "", body, &BodyPolicy::default(), &facts));
+    let strict = status(check(
+        kind,
+        Some("c"),
+        "",
+        body,
+        &BodyPolicy::default(),
+        &facts,
+    ));
     let permissive = BodyPolicy {
         privileged: true,
         host_namespaces: true,
@@ -43,5 +52,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let loose = status(check(kind, Some("c"), "", body, &permissive, &facts));
     assert_ne!(loose, 403, "the permissive grant refused on policy");
-    assert_eq!(strict == 400, loose == 400, "ambiguity must not depend on the grant");
+    assert_eq!(
+        strict == 400,
+        loose == 400,
+        "ambiguity must not depend on the grant"
+    );
 });
