@@ -1,7 +1,8 @@
 //! Asks the engine what a request's judgement depends on: its defaults (`/info`, `/version`),
 //! and the containers, networks and volumes a request borrows from. dockgate already holds the
-//! socket; these are read-only GETs on a connection of their own, made only for the few routes
-//! that borrow, never on the path of an ordinary request.
+//! socket; these are read-only GETs on the client connection's own engine connection (idle until
+//! the request is forwarded), made only for requests that borrow or that the strictest defaults
+//! would refuse, never on the path of an ordinary request.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -12,7 +13,7 @@ use tokio::sync::OnceCell;
 use crate::inspect::facts::{ContainerFacts, NetworkFacts, VolumeFacts};
 use crate::inspect::json::{self, Json};
 use crate::inspect::{EngineDefaults, Facts, Ref};
-use crate::upstream::{EngineLink, Upstream, UpstreamError};
+use crate::upstream::{EngineLink, UpstreamError};
 
 /// Who asks, in the engine's logs (and for tests that tell dockgate's lookups from requests).
 pub const USER_AGENT: &str = concat!("dockgate/", env!("CARGO_PKG_VERSION"));
@@ -32,23 +33,16 @@ pub enum LookupError {
 }
 
 /// The engine's facts, with its defaults learnt once.
+#[derive(Default)]
 pub struct EngineFacts {
-    upstream: Upstream,
     defaults: OnceCell<EngineDefaults>,
 }
 
 impl EngineFacts {
-    pub fn new(upstream: Upstream) -> EngineFacts {
-        EngineFacts {
-            upstream,
-            defaults: OnceCell::new(),
-        }
-    }
-
     /// Facts holding the engine's defaults; an engine that cannot be asked now is held to the
     /// strictest defaults, and asked again next time.
-    pub async fn facts(&self) -> Facts {
-        let defaults = match self.defaults.get_or_try_init(|| self.read_defaults()).await {
+    pub async fn facts(&self, link: &EngineLink) -> Facts {
+        let defaults = match self.defaults.get_or_try_init(|| read_defaults(link)).await {
             Ok(defaults) => defaults.clone(),
             Err(error) => {
                 tracing::debug!(%error, "engine defaults unknown; judging by the strictest");
@@ -58,39 +52,18 @@ impl EngineFacts {
         Facts::new(defaults)
     }
 
-    async fn read_defaults(&self) -> Result<EngineDefaults, LookupError> {
-        let link = self.upstream.link();
-        let info = get(&link, "/info")
-            .await?
-            .ok_or_else(|| LookupError::Status {
-                path: "/info".into(),
-                status: StatusCode::NOT_FOUND,
-            })?;
-        let version = get(&link, "/version").await?;
-        let text = |json: &Json, field: &str| -> Option<String> {
-            match json.field("", field).ok()?? {
-                Json::String(s) => Some(s.clone()),
-                _ => None,
-            }
-        };
-        let release = version.as_ref().and_then(|v| text(v, "Version"));
-        let cgroup_v1 = text(&info, "CgroupVersion").as_deref() == Some("1");
-        let runtime = text(&info, "DefaultRuntime").unwrap_or_else(|| "runc".into());
-        Ok(EngineDefaults::for_release(
-            release.as_deref(),
-            cgroup_v1,
-            &runtime,
-        ))
-    }
-
     /// Adds what the engine says of each of `refs` to `facts`.
-    pub async fn resolve(&self, facts: &mut Facts, refs: &[Ref]) -> Result<(), LookupError> {
-        let link = self.upstream.link();
+    pub async fn resolve(
+        &self,
+        link: &EngineLink,
+        facts: &mut Facts,
+        refs: &[Ref],
+    ) -> Result<(), LookupError> {
         for r in refs {
             match r {
                 Ref::Container(name) => {
                     let path = format!("/containers/{}/json", encode(name));
-                    let found = get(&link, &path).await?;
+                    let found = get(link, &path).await?;
                     let container = found
                         .map(|c| container_facts(&c, name))
                         .transpose()
@@ -99,7 +72,7 @@ impl EngineFacts {
                 }
                 Ref::Network(name) => {
                     let path = format!("/networks/{}", encode(name));
-                    let found = get(&link, &path).await?;
+                    let found = get(link, &path).await?;
                     let network = found
                         .map(|n| network_facts(&n))
                         .transpose()
@@ -108,7 +81,7 @@ impl EngineFacts {
                 }
                 Ref::Volume(name) => {
                     let path = format!("/volumes/{}", encode(name));
-                    let found = get(&link, &path).await?;
+                    let found = get(link, &path).await?;
                     let volume = found
                         .map(|v| volume_facts(&v))
                         .transpose()
@@ -119,6 +92,30 @@ impl EngineFacts {
         }
         Ok(())
     }
+}
+
+async fn read_defaults(link: &EngineLink) -> Result<EngineDefaults, LookupError> {
+    let info = get(link, "/info")
+        .await?
+        .ok_or_else(|| LookupError::Status {
+            path: "/info".into(),
+            status: StatusCode::NOT_FOUND,
+        })?;
+    let version = get(link, "/version").await?;
+    let text = |json: &Json, field: &str| -> Option<String> {
+        match json.field("", field).ok()?? {
+            Json::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    };
+    let release = version.as_ref().and_then(|v| text(v, "Version"));
+    let cgroup_v1 = text(&info, "CgroupVersion").as_deref() == Some("1");
+    let runtime = text(&info, "DefaultRuntime").unwrap_or_else(|| "runc".into());
+    Ok(EngineDefaults::for_release(
+        release.as_deref(),
+        cgroup_v1,
+        &runtime,
+    ))
 }
 
 fn encode(name: &str) -> String {

@@ -61,7 +61,7 @@ impl Proxy {
         Proxy {
             policy,
             body,
-            engine: EngineFacts::new(upstream.clone()),
+            engine: EngineFacts::default(),
             upstream,
             tunnels,
             kill,
@@ -104,7 +104,7 @@ impl Proxy {
             None => req.map(Either::Left),
             Some((inspection, path, subject)) => {
                 match self
-                    .inspect(req, inspection, &path, subject.as_deref())
+                    .inspect(&link, req, inspection, &path, subject.as_deref())
                     .await
                 {
                     Ok(req) => req,
@@ -179,6 +179,7 @@ impl Proxy {
     /// connection must close.
     async fn inspect(
         &self,
+        link: &EngineLink,
         req: Request<Incoming>,
         inspection: Inspection,
         path: &str,
@@ -206,7 +207,7 @@ impl Proxy {
             query: parts.uri.query().unwrap_or(""),
             body: parsed.as_ref(),
         };
-        let verdict = self.judge(request, &method, path).await;
+        let verdict = self.judge(link, request, &method, path).await;
         if let Err(refusal) = verdict {
             let close = match body {
                 Either::Left(unread) => {
@@ -250,6 +251,7 @@ impl Proxy {
     /// Judges a request, asking the engine about what it borrows until nothing is unknown.
     async fn judge(
         &self,
+        link: &EngineLink,
         request: inspect::Request<'_>,
         method: &hyper::Method,
         path: &str,
@@ -262,7 +264,7 @@ impl Proxy {
         if first.findings.is_empty() && first.unresolved.is_empty() {
             return Ok(());
         }
-        let mut facts = self.engine.facts().await;
+        let mut facts = self.engine.facts(link).await;
         for _ in 0..MAX_LOOKUP_ROUNDS {
             let judgement: Judgement =
                 inspect::judge(request, &self.body, &facts).map_err(|why| {
@@ -275,7 +277,7 @@ impl Proxy {
                 return Err(Refusal::forbidden(judgement.message(), judgement.needs()));
             }
             self.engine
-                .resolve(&mut facts, &judgement.unresolved)
+                .resolve(link, &mut facts, &judgement.unresolved)
                 .await
                 .map_err(|error| {
                     Refusal::new(

@@ -1,7 +1,7 @@
 //! No root at run time, end to end: the image, the privilege drop, the unix socket for non-root
 //! clients, the entrypoint helper and the examples, against the real engine with real containers.
 //!
-//! Needs what `scripts/test` builds: `dockgate:latest` (the Dockerfile) with the static binary
+//! Needs what `scripts/test` builds: `dockgate:latest` (Dockerfile.prebuilt, via scripts/image) with the static binary
 //! it was built from, the busybox test image and a client image with the static docker CLI.
 //! Without them each test says *** SKIPPED *** and returns, or fails when `CI=true`.
 

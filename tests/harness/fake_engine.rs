@@ -256,6 +256,8 @@ type FakeBody = BoxBody<Bytes, Infallible>;
 struct Shared {
     behaviour: Behaviour,
     seen: watch::Sender<Vec<Seen>>,
+    /// dockgate's own lookups (`User-Agent: dockgate/...`), kept apart from the requests.
+    lookups: Mutex<Vec<String>>,
     accepted: AtomicUsize,
     open: watch::Sender<usize>,
     streams: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
@@ -289,6 +291,18 @@ impl Shared {
         index
     }
 
+    /// dockgate's question about an object a request borrows from: an engine on cgroup v2 that
+    /// holds no objects.
+    fn lookup(&self, target: &str) -> (u16, &'static str) {
+        self.lookups.lock().unwrap().push(target.to_string());
+        let path = target.split('?').next().unwrap_or("");
+        match path.strip_prefix("/v1.41").unwrap_or(path) {
+            "/info" => (200, r#"{"CgroupVersion":"2","DefaultRuntime":"runc"}"#),
+            "/version" => (200, r#"{"Version":"28.5.1"}"#),
+            _ => (404, r#"{"message":"no such object"}"#),
+        }
+    }
+
     fn update(&self, index: usize, update: impl FnOnce(&mut Seen)) {
         self.seen.send_modify(|seen| update(&mut seen[index]));
     }
@@ -314,15 +328,16 @@ impl Shared {
     async fn answer(self: Arc<Self>, req: Request<Incoming>) -> hyper::Result<Response<FakeBody>> {
         let (parts, mut body) = req.into_parts();
         let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
-        let lookup = parts.method == hyper::Method::GET
-            && parts
-                .headers
-                .get("user-agent")
-                .is_some_and(|ua| ua.as_bytes().starts_with(b"dockgate/"));
-        let index = self.record(parts.method.as_str(), target, parts.headers);
-        if lookup {
-            return Ok(lookup_answer(target));
+        if is_lookup(parts.method.as_str(), &parts.headers) {
+            let (status, body) = self.lookup(target);
+            let mut response = Response::new(Full::from(body).boxed());
+            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            return Ok(response);
         }
+        let index = self.record(parts.method.as_str(), target, parts.headers);
         let mut hashing = Hashing::default();
         let mut echo = vec![];
         while let Some(frame) = body.frame().await {
@@ -386,15 +401,26 @@ impl Shared {
     /// in the record and the bytes read past it. `None` when the client left first.
     async fn read_request(&self, io: &mut UnixStream) -> std::io::Result<Option<(usize, Vec<u8>)>> {
         let mut buf = vec![];
-        let head_len = loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
+        let (head_len, method, target, headers) = loop {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                if io.read_buf(&mut buf).await? == 0 {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let (method, target, headers) = parse_head(&buf[..end + 4]);
+            if !is_lookup(&method, &headers) {
+                break (end + 4, method, target, headers);
             }
-            if io.read_buf(&mut buf).await? == 0 {
-                return Ok(None);
-            }
+            // Answered apart, on a connection of dockgate's own; then the next request.
+            let (status, body) = self.lookup(&target);
+            let answer = format!(
+                "HTTP/1.1 {status} Lookup\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            io.write_all(answer.as_bytes()).await?;
+            buf.drain(..end + 4);
         };
-        let (method, target, headers) = parse_head(&buf[..head_len]);
         let body_len: usize = headers
             .get("content-length")
             .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
@@ -499,6 +525,7 @@ impl FakeEngine {
             shared: Arc::new(Shared {
                 behaviour,
                 seen: watch::Sender::new(vec![]),
+                lookups: Mutex::new(vec![]),
                 accepted: AtomicUsize::new(0),
                 open: watch::Sender::new(0),
                 streams: Mutex::new(vec![]),
@@ -547,7 +574,13 @@ impl FakeEngine {
         &self.path
     }
 
-    /// Every request received so far, in arrival order, across restarts.
+    /// The targets of dockgate's own lookups so far (not among [`FakeEngine::seen`]).
+    pub fn lookups(&self) -> Vec<String> {
+        self.shared.lookups.lock().unwrap().clone()
+    }
+
+    /// Every request received so far, in arrival order, across restarts, but dockgate's own
+    /// lookups.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.borrow().clone()
     }
@@ -632,20 +665,10 @@ impl Drop for FakeEngine {
     }
 }
 
-/// dockgate's own questions about what a request borrows from (`User-Agent: dockgate/...`): an
-/// engine on cgroup v2 that holds no objects.
-fn lookup_answer(target: &str) -> Response<FakeBody> {
-    let path = target.split('?').next().unwrap_or("");
-    let path = path.strip_prefix("/v1.41").unwrap_or(path);
-    let (status, body) = match path {
-        "/info" => (200, r#"{"CgroupVersion":"2","DefaultRuntime":"runc"}"#),
-        "/version" => (200, r#"{"Version":"28.5.1"}"#),
-        _ => (404, r#"{"message":"no such object"}"#),
-    };
-    let mut response = Response::new(Full::from(body).boxed());
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
+/// dockgate's own lookups carry `User-Agent: dockgate/<version>`.
+fn is_lookup(method: &str, headers: &HeaderMap) -> bool {
+    method == "GET"
+        && headers
+            .get("user-agent")
+            .is_some_and(|ua| ua.as_bytes().starts_with(b"dockgate/"))
 }
