@@ -46,179 +46,77 @@ impl Method {
     }
 }
 
-/// An API section: the first path segment after the optional version prefix, and the
-/// Tecnativa-compatible variable that grants it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Section {
-    Auth,
-    Build,
-    Commit,
-    Configs,
-    Containers,
-    Distribution,
-    Events,
-    Exec,
-    Grpc,
-    Images,
-    Info,
-    Networks,
-    Nodes,
-    Ping,
-    Plugins,
-    Secrets,
-    Services,
-    Session,
-    Swarm,
-    System,
-    Tasks,
-    Version,
-    Volumes,
+/// Declares the sections once: each one's first path segment, the Tecnativa-compatible variable
+/// that grants it, and its route table. Adding a section is one line here and its table below.
+macro_rules! sections {
+    ($($section:ident = $segment:literal, $var:literal, $routes:ident;)*) => {
+        /// An API section: the first path segment after the optional version prefix, and the
+        /// Tecnativa-compatible variable that grants it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Section {
+            $($section,)*
+        }
+
+        impl Section {
+            pub const ALL: [Section; [$(stringify!($section),)*].len()] = [$(Section::$section,)*];
+
+            /// The environment variable that grants this section.
+            pub fn var(self) -> &'static str {
+                match self {
+                    $(Section::$section => $var,)*
+                }
+            }
+
+            /// The first path segment that selects this section.
+            pub fn segment(self) -> &'static str {
+                match self {
+                    $(Section::$section => $segment,)*
+                }
+            }
+
+            /// The inverse of [`Section::segment`], as a `match` the compiler turns into a
+            /// length switch: it runs on every request.
+            fn from_segment(segment: &str) -> Option<Section> {
+                Some(match segment {
+                    $($segment => Section::$section,)*
+                    _ => return None,
+                })
+            }
+
+            /// This section's routes, in the engine's registration order (the first match wins).
+            pub fn routes(self) -> &'static [Route] {
+                match self {
+                    $(Section::$section => $routes,)*
+                }
+            }
+        }
+    };
 }
 
-impl Section {
-    pub const ALL: [Section; 23] = [
-        Section::Auth,
-        Section::Build,
-        Section::Commit,
-        Section::Configs,
-        Section::Containers,
-        Section::Distribution,
-        Section::Events,
-        Section::Exec,
-        Section::Grpc,
-        Section::Images,
-        Section::Info,
-        Section::Networks,
-        Section::Nodes,
-        Section::Ping,
-        Section::Plugins,
-        Section::Secrets,
-        Section::Services,
-        Section::Session,
-        Section::Swarm,
-        Section::System,
-        Section::Tasks,
-        Section::Version,
-        Section::Volumes,
-    ];
-
-    /// The environment variable that grants this section.
-    pub fn var(self) -> &'static str {
-        match self {
-            Section::Auth => "AUTH",
-            Section::Build => "BUILD",
-            Section::Commit => "COMMIT",
-            Section::Configs => "CONFIGS",
-            Section::Containers => "CONTAINERS",
-            Section::Distribution => "DISTRIBUTION",
-            Section::Events => "EVENTS",
-            Section::Exec => "EXEC",
-            Section::Grpc => "GRPC",
-            Section::Images => "IMAGES",
-            Section::Info => "INFO",
-            Section::Networks => "NETWORKS",
-            Section::Nodes => "NODES",
-            Section::Ping => "PING",
-            Section::Plugins => "PLUGINS",
-            Section::Secrets => "SECRETS",
-            Section::Services => "SERVICES",
-            Section::Session => "SESSION",
-            Section::Swarm => "SWARM",
-            Section::System => "SYSTEM",
-            Section::Tasks => "TASKS",
-            Section::Version => "VERSION",
-            Section::Volumes => "VOLUMES",
-        }
-    }
-
-    /// The first path segment that selects this section.
-    pub fn segment(self) -> &'static str {
-        match self {
-            Section::Auth => "auth",
-            Section::Build => "build",
-            Section::Commit => "commit",
-            Section::Configs => "configs",
-            Section::Containers => "containers",
-            Section::Distribution => "distribution",
-            Section::Events => "events",
-            Section::Exec => "exec",
-            Section::Grpc => "grpc",
-            Section::Images => "images",
-            Section::Info => "info",
-            Section::Networks => "networks",
-            Section::Nodes => "nodes",
-            Section::Ping => "_ping",
-            Section::Plugins => "plugins",
-            Section::Secrets => "secrets",
-            Section::Services => "services",
-            Section::Session => "session",
-            Section::Swarm => "swarm",
-            Section::System => "system",
-            Section::Tasks => "tasks",
-            Section::Version => "version",
-            Section::Volumes => "volumes",
-        }
-    }
-
-    /// The inverse of [`Section::segment`], as a `match` the compiler turns into a length
-    /// switch: it runs on every request.
-    fn from_segment(segment: &str) -> Option<Section> {
-        Some(match segment {
-            "auth" => Section::Auth,
-            "build" => Section::Build,
-            "commit" => Section::Commit,
-            "configs" => Section::Configs,
-            "containers" => Section::Containers,
-            "distribution" => Section::Distribution,
-            "events" => Section::Events,
-            "exec" => Section::Exec,
-            "grpc" => Section::Grpc,
-            "images" => Section::Images,
-            "info" => Section::Info,
-            "networks" => Section::Networks,
-            "nodes" => Section::Nodes,
-            "_ping" => Section::Ping,
-            "plugins" => Section::Plugins,
-            "secrets" => Section::Secrets,
-            "services" => Section::Services,
-            "session" => Section::Session,
-            "swarm" => Section::Swarm,
-            "system" => Section::System,
-            "tasks" => Section::Tasks,
-            "version" => Section::Version,
-            "volumes" => Section::Volumes,
-            _ => return None,
-        })
-    }
-
-    /// This section's routes, in the engine's registration order (the first match wins).
-    pub fn routes(self) -> &'static [Route] {
-        match self {
-            Section::Auth => AUTH,
-            Section::Build => BUILD,
-            Section::Commit => COMMIT,
-            Section::Configs => CONFIGS,
-            Section::Containers => CONTAINERS,
-            Section::Distribution => DISTRIBUTION,
-            Section::Events => EVENTS,
-            Section::Exec => EXEC,
-            Section::Grpc => GRPC,
-            Section::Images => IMAGES,
-            Section::Info => INFO,
-            Section::Networks => NETWORKS,
-            Section::Nodes => NODES,
-            Section::Ping => PING,
-            Section::Plugins => PLUGINS,
-            Section::Secrets => SECRETS,
-            Section::Services => SERVICES,
-            Section::Session => SESSION,
-            Section::Swarm => SWARM,
-            Section::System => SYSTEM,
-            Section::Tasks => TASKS,
-            Section::Version => VERSION,
-            Section::Volumes => VOLUMES,
-        }
-    }
+sections! {
+    Auth = "auth", "AUTH", AUTH;
+    Build = "build", "BUILD", BUILD;
+    Commit = "commit", "COMMIT", COMMIT;
+    Configs = "configs", "CONFIGS", CONFIGS;
+    Containers = "containers", "CONTAINERS", CONTAINERS;
+    Distribution = "distribution", "DISTRIBUTION", DISTRIBUTION;
+    Events = "events", "EVENTS", EVENTS;
+    Exec = "exec", "EXEC", EXEC;
+    Grpc = "grpc", "GRPC", GRPC;
+    Images = "images", "IMAGES", IMAGES;
+    Info = "info", "INFO", INFO;
+    Networks = "networks", "NETWORKS", NETWORKS;
+    Nodes = "nodes", "NODES", NODES;
+    Ping = "_ping", "PING", PING;
+    Plugins = "plugins", "PLUGINS", PLUGINS;
+    Secrets = "secrets", "SECRETS", SECRETS;
+    Services = "services", "SERVICES", SERVICES;
+    Session = "session", "SESSION", SESSION;
+    Swarm = "swarm", "SWARM", SWARM;
+    System = "system", "SYSTEM", SYSTEM;
+    Tasks = "tasks", "TASKS", TASKS;
+    Version = "version", "VERSION", VERSION;
+    Volumes = "volumes", "VOLUMES", VOLUMES;
 }
 
 /// Whether a route only observes, or changes the engine (or feeds a container's stdin).
