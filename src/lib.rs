@@ -11,6 +11,7 @@
 //! - [`head`]: checks each request head's bytes before hyper parses them (bare CR/LF).
 //! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
+//! - [`profile`]: a grant (route flags + body switches), chosen once per connection.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
 //! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...),
 //!   judged as the engine reads them, with what they borrow from other objects.
@@ -52,6 +53,7 @@ pub mod log_output;
 pub mod needs;
 pub mod policy;
 pub mod privilege;
+pub mod profile;
 pub mod proxy;
 pub mod refusal;
 pub mod server;

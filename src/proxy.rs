@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use crate::access::{LoggedBody, Outcome, Peer, Record};
 use crate::api::{Body, Inspection, Method, Seg, Target};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
-use crate::policy::Policy;
+use crate::profile::Profile;
 use crate::refusal::Refusal;
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
@@ -31,8 +32,10 @@ const MAX_LOOKUP_ROUNDS: usize = 8;
 
 /// The shared state every connection's requests go through.
 pub struct Proxy {
-    policy: Policy,
-    body: BodyPolicy,
+    /// The environment's grant: every connection's, until grants per client exist.
+    default: Arc<Profile>,
+    /// The largest body read for inspection (`MAX_BODY`).
+    max_body: usize,
     upstream: Upstream,
     engine: EngineFacts,
     /// Upgraded connections outlive their request; they are tracked for shutdown.
@@ -42,6 +45,7 @@ pub struct Proxy {
 
 /// What passed the checks: the path to send when it differs from the one received, and whether
 /// the client asked to upgrade.
+#[derive(Debug)]
 struct Checked {
     rewritten: Option<PathAndQuery>,
     upgrade: bool,
@@ -52,20 +56,25 @@ struct Checked {
 
 impl Proxy {
     pub fn new(
-        policy: Policy,
-        body: BodyPolicy,
+        profile: Profile,
+        max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
         kill: CancellationToken,
     ) -> Proxy {
         Proxy {
-            policy,
-            body,
+            default: Arc::new(profile),
+            max_body,
             engine: EngineFacts::default(),
             upstream,
             tunnels,
             kill,
         }
+    }
+
+    /// The grant a new connection's requests are judged by, chosen once from who the client is.
+    pub fn profile_for(&self, _peer: &Peer) -> Arc<Profile> {
+        self.default.clone()
     }
 
     /// A new client connection's engine link.
@@ -76,6 +85,7 @@ impl Proxy {
     pub async fn handle(
         self: Arc<Self>,
         peer: Peer,
+        profile: Arc<Profile>,
         link: Arc<EngineLink>,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
@@ -90,23 +100,28 @@ impl Proxy {
             record.refused(Outcome::Refused, &refusal);
             refusal.response(head, close).map(Either::Right)
         };
-        let mut checked = match self.check(&req) {
+        let (parts, body) = req.into_parts();
+        let mut checked = match self.check(&profile, &parts) {
             Ok(checked) => checked,
             Err(refusal) => {
                 // A client still uploading (a build context, an image) reads our answer only if
                 // its upload is taken first; past the bound the connection closes instead.
-                let drained =
-                    refusal.status != StatusCode::BAD_REQUEST && drain(req.into_body()).await;
+                let drained = refusal.status != StatusCode::BAD_REQUEST && drain(body).await;
                 return Ok(refuse(refusal, !drained));
             }
         };
         let req = match checked.inspection.take() {
-            None => req.map(Either::Left),
+            None => Request::from_parts(parts, Either::Left(body)),
             Some((inspection, path, subject)) => {
-                match self
-                    .inspect(&link, req, inspection, &path, subject.as_deref())
-                    .await
-                {
+                let judged = self.inspect(
+                    &profile,
+                    &link,
+                    (parts, body),
+                    inspection,
+                    &path,
+                    subject.as_deref(),
+                );
+                match judged.await {
                     Ok(req) => req,
                     Err((refusal, close)) => return Ok(refuse(refusal, close)),
                 }
@@ -115,10 +130,12 @@ impl Proxy {
         Ok(self.forward(&link, req, checked, record).await)
     }
 
-    fn check(&self, req: &Request<Incoming>) -> Result<Checked, Refusal> {
-        check_framing(req.headers())?;
-        let uri = req.uri();
-        let method = req.method();
+    /// The request's head, judged: framing, canonical target, the grant's decision, whether it
+    /// may carry a body, and what must be inspected. Needs no socket.
+    fn check(&self, profile: &Profile, req: &Parts) -> Result<Checked, Refusal> {
+        check_framing(&req.headers)?;
+        let uri = &req.uri;
+        let method = &req.method;
         if uri.scheme().is_some() || uri.authority().is_some() {
             return Err(Refusal::bad_request(format!(
                 "{method} {uri} is refused: send the path only, not an absolute URL"
@@ -127,7 +144,7 @@ impl Proxy {
         let raw_path = uri.path();
         let target = Target::parse(raw_path)
             .map_err(|e| Refusal::bad_request(format!("{method} {raw_path} is refused: {e}")))?;
-        let upgrade = match req.headers().get(header::UPGRADE) {
+        let upgrade = match req.headers.get(header::UPGRADE) {
             None => None,
             Some(value) => Some(value.to_str().map_err(|_| {
                 Refusal::bad_request(format!(
@@ -135,7 +152,7 @@ impl Proxy {
                 ))
             })?),
         };
-        let allowed = self
+        let allowed = profile
             .policy
             .decide(Method::parse(method.as_str()), &target, upgrade)
             .map_err(|refusal| Refusal {
@@ -146,9 +163,9 @@ impl Proxy {
         let route = allowed.route;
         let inspection = route.inspection;
         let body_read = inspection.is_some_and(Inspection::reads_body);
-        check_body_framing(req.headers(), body_read || route.body != Body::None).map_err(
-            |why| Refusal::bad_request(format!("{method} {} is refused: {why}", target.path())),
-        )?;
+        check_body_framing(&req.headers, body_read || route.body != Body::None).map_err(|why| {
+            Refusal::bad_request(format!("{method} {} is refused: {why}", target.path()))
+        })?;
         let rewritten = match target.forward_path(raw_path) {
             std::borrow::Cow::Borrowed(_) => None,
             std::borrow::Cow::Owned(path) => {
@@ -179,13 +196,13 @@ impl Proxy {
     /// connection must close.
     async fn inspect(
         &self,
+        profile: &Profile,
         link: &EngineLink,
-        req: Request<Incoming>,
+        (mut parts, body): (Parts, Incoming),
         inspection: Inspection,
         path: &str,
         subject: Option<&str>,
     ) -> Result<Request<RequestBody>, (Refusal, bool)> {
-        let (mut parts, body) = req.into_parts();
         let method = parts.method.clone();
         let (bytes, body) = if inspection.reads_body() {
             let bytes = self
@@ -207,7 +224,9 @@ impl Proxy {
             query: parts.uri.query().unwrap_or(""),
             body: parsed.as_ref(),
         };
-        let verdict = self.judge(link, request, &method, path).await;
+        let verdict = self
+            .judge(&profile.body, link, request, &method, path)
+            .await;
         if let Err(refusal) = verdict {
             let close = match body {
                 Either::Left(unread) => {
@@ -232,14 +251,14 @@ impl Proxy {
         method: &hyper::Method,
         path: &str,
     ) -> Result<Bytes, Refusal> {
-        match Limited::new(body, self.body.max_body).collect().await {
+        match Limited::new(body, self.max_body).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(error) if error.is::<LengthLimitError>() => Err(Refusal::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "{method} {path} is refused: its body is larger than MAX_BODY ({} bytes), \
                      and dockgate forwards only what it has read",
-                    self.body.max_body
+                    self.max_body
                 ),
             )),
             Err(error) => Err(Refusal::bad_request(format!(
@@ -251,6 +270,7 @@ impl Proxy {
     /// Judges a request, asking the engine about what it borrows until nothing is unknown.
     async fn judge(
         &self,
+        body: &BodyPolicy,
         link: &EngineLink,
         request: inspect::Request<'_>,
         method: &hyper::Method,
@@ -259,17 +279,16 @@ impl Proxy {
         // Most requests pass even an engine with the strictest defaults, and borrow nothing:
         // those are judged without a word to the engine.
         let strictest = inspect::Facts::new(inspect::EngineDefaults::strictest());
-        let first = inspect::judge(request, &self.body, &strictest)
+        let first = inspect::judge(request, body, &strictest)
             .map_err(|why| Refusal::bad_request(format!("{method} {path} is refused: {why}")))?;
         if first.findings.is_empty() && first.unresolved.is_empty() {
             return Ok(());
         }
         let mut facts = self.engine.facts(link).await;
         for _ in 0..MAX_LOOKUP_ROUNDS {
-            let judgement: Judgement =
-                inspect::judge(request, &self.body, &facts).map_err(|why| {
-                    Refusal::bad_request(format!("{method} {path} is refused: {why}"))
-                })?;
+            let judgement: Judgement = inspect::judge(request, body, &facts).map_err(|why| {
+                Refusal::bad_request(format!("{method} {path} is refused: {why}"))
+            })?;
             if judgement.unresolved.is_empty() {
                 if judgement.findings.is_empty() {
                     return Ok(());
@@ -470,6 +489,123 @@ mod tests {
             );
         }
         map
+    }
+
+    /// A proxy whose engine is never reached: `check` needs no socket.
+    fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Profile) {
+        let mut granted = crate::policy::Flags::defaults();
+        for flag in vars {
+            granted.set(*flag, true);
+        }
+        let profile = Profile {
+            policy: crate::policy::Policy::new(granted),
+            body: BodyPolicy::default(),
+        };
+        let proxy = Proxy::new(
+            profile.clone(),
+            1 << 20,
+            Upstream::new(std::path::Path::new("/nonexistent/docker.sock")),
+            TaskTracker::new(),
+            CancellationToken::new(),
+        );
+        (proxy, profile)
+    }
+
+    fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_head_phase_judges_without_a_socket() {
+        use crate::api::Section;
+        use crate::policy::Flag;
+        let (proxy, profile) = proxy_with(&[
+            Flag::Section(Section::Containers),
+            Flag::Section(Section::Exec),
+            Flag::Post,
+        ]);
+        let check = |method, uri, headers: &[(&str, &str)]| {
+            proxy.check(&profile, &parts(method, uri, headers))
+        };
+
+        let ok = check("GET", "/v1.41/containers/json", &[]).unwrap();
+        assert!(ok.inspection.is_none() && ok.rewritten.is_none() && !ok.upgrade);
+
+        // The route table says what is inspected, and the object the path names.
+        let exec = check(
+            "POST",
+            "/v1.41/containers/web/exec",
+            &[("content-length", "2")],
+        )
+        .unwrap();
+        assert_eq!(
+            exec.inspection,
+            Some((
+                Inspection::ExecCreate,
+                "/containers/web/exec".to_string(),
+                Some("web".to_string())
+            ))
+        );
+        // A percent-encoded target is judged decoded and sent re-encoded.
+        let encoded = check("GET", "/v1.41/containers/%6Ason?all=1", &[]).unwrap();
+        assert_eq!(
+            encoded.rewritten.unwrap().as_str(),
+            "/v1.41/containers/json?all=1"
+        );
+
+        // Refusals carry their status, message and needs as data.
+        let refused = check("GET", "/v1.41/networks", &[]).unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused.message,
+            "GET /networks is not allowed; set NETWORKS=1"
+        );
+        assert_eq!(refused.needs.to_string(), "NETWORKS=1");
+        let (bare, none) = proxy_with(&[]);
+        let stop = bare
+            .check(&none, &parts("POST", "/containers/x/stop", &[]))
+            .unwrap_err();
+        assert_eq!(
+            stop.needs.to_string(),
+            "ALLOW_STOP=1|ALLOW_RESTARTS=1|CONTAINERS=1+POST=1"
+        );
+
+        for (method, uri, headers) in [
+            (
+                "GET",
+                "/v1.41/containers/json",
+                &[("content-length", "5")][..],
+            ),
+            (
+                "DELETE",
+                "/v1.41/containers/x",
+                &[("transfer-encoding", "chunked")],
+            ),
+            (
+                "POST",
+                "/v1.41/containers/create",
+                &[("content-type", "application/x-www-form-urlencoded")],
+            ),
+            ("GET", "/v1.41/containers/../json", &[]),
+            ("GET", "http://docker/v1.41/containers/json", &[]),
+            (
+                "GET",
+                "/v1.41/containers/json",
+                &[("content-length", "1"), ("transfer-encoding", "chunked")],
+            ),
+        ] {
+            let refused = check(method, uri, headers).unwrap_err();
+            assert_eq!(
+                refused.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {uri}: {refused:?}"
+            );
+            assert!(refused.needs.is_empty());
+        }
     }
 
     #[test]

@@ -123,8 +123,8 @@ pub async fn serve(
     let kill = CancellationToken::new();
     let upstream = Upstream::new(&config.socket_path);
     let proxy = Arc::new(Proxy::new(
-        config.policy,
-        config.body.clone(),
+        config.profile(),
+        config.max_body,
         upstream,
         tasks.clone(),
         kill.clone(),
@@ -269,10 +269,16 @@ impl Connections {
     ) {
         let proxy = self.proxy.clone();
         let link = proxy.link();
+        let profile = proxy.profile_for(&peer);
         // Boxed: hyper keeps room for the service's future in every connection, and this one is
         // about 3 KiB; an event stream held open for hours should not carry it once answered.
-        let service =
-            service_fn(move |req| Box::pin(proxy.clone().handle(peer, link.clone(), req)));
+        let service = service_fn(move |req| {
+            Box::pin(
+                proxy
+                    .clone()
+                    .handle(peer, profile.clone(), link.clone(), req),
+            )
+        });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.head_timeout)

@@ -161,7 +161,6 @@ mod bodies {
             remote_fetch: true,
             caps: vec!["ALL".into()],
             bind_mounts: vec![Prefix::parse("/").unwrap()],
-            ..BodyPolicy::default()
         }
     }
 

@@ -48,7 +48,6 @@ fuzz_target!(|data: &[u8]| {
         remote_fetch: true,
         caps: vec!["ALL".into()],
         bind_mounts: vec![Prefix::parse("/").unwrap()],
-        ..BodyPolicy::default()
     };
     let loose = status(check(kind, Some("c"), "", body, &permissive, &facts));
     assert_ne!(loose, 403, "the permissive grant refused on policy");

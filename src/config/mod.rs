@@ -79,6 +79,8 @@ pub struct Config {
     pub unix_socket: UnixSocketAccess,
     /// What request bodies may ask for.
     pub body: BodyPolicy,
+    /// The largest request body read for inspection.
+    pub max_body: usize,
     pub max_connections: usize,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
@@ -128,6 +130,7 @@ pub struct Builder {
     unix_socket: UnixSocketAccess,
     socket_mode: Option<u32>,
     body: BodyPolicy,
+    max_body: Option<usize>,
     max_connections: Option<usize>,
 }
 
@@ -150,6 +153,7 @@ impl Builder {
             },
             socket_mode: None,
             body: BodyPolicy::default(),
+            max_body: None,
             max_connections: None,
         }
     }
@@ -183,6 +187,7 @@ impl Builder {
                 ..self.unix_socket
             },
             body: self.body,
+            max_body: set(self.max_body, "MAX_BODY"),
             max_connections: set(self.max_connections, "MAX_CONNECTIONS"),
             warnings: vec![],
         }
@@ -190,6 +195,14 @@ impl Builder {
 }
 
 impl Config {
+    /// The grant the environment gives: every connection's, until grants per client exist.
+    pub fn profile(&self) -> crate::profile::Profile {
+        crate::profile::Profile {
+            policy: self.policy,
+            body: self.body.clone(),
+        }
+    }
+
     /// Reads the configuration from environment variables and flags.
     pub fn from_env(
         env: &BTreeMap<String, String>,

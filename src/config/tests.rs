@@ -379,7 +379,7 @@ fn body_policy_variables_are_read_and_validated() {
     assert!(c.body.privileged && !c.body.devices);
     assert_eq!(c.body.caps, ["NET_ADMIN", "SYS_TIME"]);
     assert_eq!(c.body.bind_mounts.len(), 2);
-    assert_eq!(c.body.max_body, 512 << 10);
+    assert_eq!(c.max_body, 512 << 10);
     assert_eq!(config(&[]).unwrap().body, BodyPolicy::default());
     assert_eq!(
         config(&[("ALLOW_BIND_MOUNTS", "srv")])

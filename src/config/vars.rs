@@ -336,7 +336,7 @@ pub const VARIABLES: &[Variable] = &[
         kind: Kind::Value {
             default: DefaultValue::Parsed("1MiB"),
             read: |b, _, value| {
-                b.body.max_body = parse_size(value)?;
+                b.max_body = Some(parse_size(value)?);
                 Ok(())
             },
         },

@@ -28,7 +28,7 @@ use json::{Ambiguous, Json};
 use paths::Prefix;
 
 /// The body-level switches, from `ALLOW_PRIVILEGED` and its siblings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BodyPolicy {
     pub privileged: bool,
     pub host_namespaces: bool,
@@ -38,23 +38,6 @@ pub struct BodyPolicy {
     /// Capabilities `CapAdd` may name, normalised (`NET_ADMIN`); `ALL` allows any.
     pub caps: Vec<String>,
     pub bind_mounts: Vec<Prefix>,
-    /// The largest body read for inspection.
-    pub max_body: usize,
-}
-
-impl Default for BodyPolicy {
-    fn default() -> BodyPolicy {
-        BodyPolicy {
-            privileged: false,
-            host_namespaces: false,
-            devices: false,
-            security_opts: false,
-            remote_fetch: false,
-            caps: vec![],
-            bind_mounts: vec![],
-            max_body: 1 << 20,
-        }
-    }
 }
 
 /// `net_admin`, `CAP_NET_ADMIN` → `NET_ADMIN`, as the engine normalises them.

@@ -150,7 +150,6 @@ fn permissive() -> BodyPolicy {
         remote_fetch: true,
         caps: vec!["ALL".into()],
         bind_mounts: vec![Prefix::parse("/").unwrap()],
-        ..BodyPolicy::default()
     }
 }
 
