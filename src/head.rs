@@ -12,6 +12,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::refusal::Refusal;
+
 /// Why a request head was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadError {
@@ -273,12 +275,7 @@ fn refusal_response(error: HeadError) -> Vec<u8> {
         HeadError::ConflictingLength => "it has two different Content-Length values",
         HeadError::LengthAndEncoding => "it has both Content-Length and Transfer-Encoding",
     };
-    let body = format!("{{\"message\":\"dockgate: the request is refused: {what}\"}}");
-    format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    Refusal::bad_request(format!("the request is refused: {what}")).http1_bytes()
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {

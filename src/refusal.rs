@@ -75,6 +75,23 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// The same answer as bytes on the wire, closing the connection: for refusals made before
+    /// hyper has parsed a head (the head guard's).
+    pub fn http1_bytes(&self) -> Vec<u8> {
+        let body = self.body();
+        let reason = self.status.canonical_reason().unwrap_or("");
+        let mut bytes = format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status.as_u16(),
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +105,11 @@ mod tests {
         assert_eq!(response.headers()[header::CONNECTION], "close");
         let json: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
         assert_eq!(json["message"], "dockgate: GET /x is refused: no");
+        assert_eq!(
+            String::from_utf8(refusal.http1_bytes()).unwrap(),
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 45\r\n\
+             connection: close\r\n\r\n{\"message\":\"dockgate: GET /x is refused: no\"}"
+        );
         let head: Response<Bytes> = refusal.response(true, false);
         assert!(head.body().is_empty());
         assert!(!head.headers().contains_key(header::CONNECTION));
