@@ -236,17 +236,19 @@ struct Connections {
 impl Connections {
     async fn accept_loop(self, listener: impl Accept) {
         loop {
-            // At the limit, new connections wait in the kernel's backlog instead of being dropped.
-            let slot = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            };
             let accepted = tokio::select! {
                 _ = self.stop.cancelled() => return,
                 accepted = listener.accept_peer() => accepted,
             };
             match accepted {
                 Ok((io, peer)) => {
+                    // A slot is taken once a client is there, so an idle listener holds none. At
+                    // the limit this one waits for a slot, and the next ones wait in the
+                    // kernel's backlog instead of being dropped.
+                    let slot = tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    };
                     let conn = self.clone().serve_connection(io, peer);
                     self.tasks.spawn(async move {
                         conn.await;

@@ -1123,8 +1123,6 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
 
 /// MAX_CONNECTIONS counts connections being served, not listeners waiting for one.
 #[test]
-#[ignore = "dockgate bug: each listener's accept loop holds a MAX_CONNECTIONS slot while it \
-            waits (src/server.rs accept_loop), so an idle TCP listener starves the unix socket"]
 fn an_idle_listener_holds_no_connection_slot() {
     // The harness's loopback TCP port, idle, beside the unix socket the client uses.
     let (proxy, mut fake) = paused_with(Behaviour::Json, &[("MAX_CONNECTIONS", "1")]);

@@ -41,8 +41,8 @@ use tokio::sync::oneshot;
 ///
 /// It listens on an ephemeral loopback port ([`Proxy::addr`]) and on every unix socket LISTEN
 /// names ([`Proxy::socket`]); TCP addresses in LISTEN are replaced by the ephemeral port, so
-/// parallel tests never meet. With a unix LISTEN that makes two listeners, which matters to
-/// MAX_CONNECTIONS today (see `an_idle_listener_holds_no_connection_slot` in fake_engine.rs).
+/// parallel tests never meet. With a unix LISTEN that makes two listeners; an idle one holds no
+/// MAX_CONNECTIONS slot (`an_idle_listener_holds_no_connection_slot` in fake_engine.rs).
 pub struct Proxy {
     pub addr: SocketAddr,
     sockets: Vec<PathBuf>,
