@@ -4,6 +4,8 @@
 //!
 //! Set-up that the configuration under test would refuse (the container a read-only config then
 //! inspects) goes straight to the engine's socket.
+//!
+//! Long because it is a matrix: every docker CLI command under every configuration.
 
 mod harness;
 

@@ -4,6 +4,8 @@
 //! Needs what `scripts/test` builds: `dockgate:latest` (Dockerfile.prebuilt, via scripts/image) with the static binary
 //! it was built from, the busybox test image and a client image with the static docker CLI.
 //! Without them each test says *** SKIPPED *** and returns, or fails when `CI=true`.
+//!
+//! Long because each test is a whole scenario with its containers, images and clean-up.
 
 mod harness;
 

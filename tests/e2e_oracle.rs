@@ -3,6 +3,8 @@
 //! engine), then sent through dockgate, and the engine is asked what happened: no container,
 //! volume or mount exists that the grant does not name. Ordinary requests, and a Watchtower
 //! recreate from inspect output, pass and do what they asked.
+//!
+//! Long because every leak class is shown twice: straight to the engine, then through dockgate.
 
 mod harness;
 

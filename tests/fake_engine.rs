@@ -7,6 +7,9 @@
 //! Requests are written and responses read byte by byte wherever framing is the point, so the
 //! client cannot paper over what the proxy does. Nothing here asserts how long something took in
 //! real time; bounds only turn a hang into a failure.
+//!
+//! Long because it is the one suite for framing, streaming, upgrades and faults against the one
+//! fake engine; each test stands alone.
 
 mod harness;
 

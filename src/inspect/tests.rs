@@ -1,3 +1,6 @@
+//! The body policy's cases, one test a class of field or leak, with the engine's own answers as
+//! fixtures: long because each class lists its vectors.
+
 use super::facts::{ContainerFacts, NetworkFacts, VolumeFacts};
 use super::*;
 

@@ -4,6 +4,9 @@
 //! It records every request that reaches it (so a test can assert that a refused one never did),
 //! counts the connections dockgate opens to it, and answers with one [`Behaviour`] per fake. It
 //! runs on the runtime of the test that starts it, so a test with paused time pauses it too.
+//!
+//! Long because one fake serves every fault the suites need (streams, hijacks, raw answers,
+//! held downloads): keeping them in one engine is the point.
 
 use std::convert::Infallible;
 use std::hash::Hasher;
