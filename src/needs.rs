@@ -4,9 +4,22 @@
 //! The log form is meant for scripts: `needs=` holds `VAR=VALUE` items separated by commas, every
 //! item needed; an item that several grants satisfy lists them with `|`; a choice that takes two
 //! variables together joins them with `+`. `needs=ALLOW_PRIVILEGED=1,ALLOW_BIND_MOUNTS=/srv:ro`,
-//! `needs=ALLOW_STOP=1|ALLOW_RESTARTS=1|POST=1`, `needs=ALLOW_START=1|CONTAINERS=1+POST=1`.
+//! `needs=ALLOW_STOP=1|ALLOW_RESTARTS=1|POST=1`, `needs=ALLOW_START=1|CONTAINERS=1+POST=1`. A
+//! value that holds one of ` ,|+%"` (a host path with a space) has it percent-encoded there, so
+//! the field splits the same way whatever the paths are.
 
 use std::fmt;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// What a value may not hold as it is in the log's `needs=` field.
+const LOG_RESERVED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b',')
+    .add(b'|')
+    .add(b'+')
+    .add(b'%')
+    .add(b'"');
 
 /// One variable and the value that grants what was asked: `ALLOW_CAPS=NET_ADMIN`, `POST=1`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -104,7 +117,8 @@ impl fmt::Display for Needs {
                     if k > 0 {
                         f.write_str("+")?;
                     }
-                    write!(f, "{grant}")?;
+                    let value = utf8_percent_encode(&grant.value, LOG_RESERVED);
+                    write!(f, "{}={value}", grant.var)?;
                 }
             }
         }
@@ -136,5 +150,12 @@ mod tests {
         };
         assert_eq!(either.to_string(), "ALLOW_START=1|CONTAINERS=1+POST=1");
         assert_eq!(Needs::none().to_string(), "");
+        let spaced = Needs {
+            items: vec![Item::one(Grant::value(
+                "ALLOW_BIND_MOUNTS",
+                "/srv/a b,c:ro",
+            ))],
+        };
+        assert_eq!(spaced.to_string(), "ALLOW_BIND_MOUNTS=/srv/a%20b%2Cc:ro");
     }
 }

@@ -534,3 +534,46 @@ fn http2_prior_knowledge_is_refused_and_logged() {
     }
     assert_eq!(proxy.terminate(), Some(0));
 }
+
+/// A refusal's log line is for scripts too: `needs=` holds `VAR=VALUE` items separated by
+/// commas, and the client's message stands in its own quoted `reason=` field.
+#[test]
+fn a_refusal_log_line_parses_into_needs_and_the_clients_message() {
+    let engine = fake_engine("log-fields");
+    let socket = engine.path.display().to_string();
+    let proxy = start(&[("SOCKET_PATH", &socket), ("CONTAINERS", "1"), ("POST", "1")]);
+    let body = r#"{"Image":"b","HostConfig":{"Privileged":true,"Binds":["/srv/a b:/x:ro"]}}"#;
+    let answer = proxy.request(&format!(
+        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap();
+    let message = serde_json::from_str::<serde_json::Value>(json).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        let later = proxy.later.lock().unwrap().clone();
+        if let Some(line) = later.into_iter().find(|l| l.contains("decision=deny")) {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no refusal logged");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let needs = line
+        .split(' ')
+        .find_map(|field| field.strip_prefix("needs="))
+        .expect("a needs= field");
+    // A value's spaces and commas are percent-encoded, so the field splits cleanly.
+    assert_eq!(
+        needs.split(',').collect::<Vec<_>>(),
+        ["ALLOW_PRIVILEGED=1", "ALLOW_BIND_MOUNTS=/srv/a%20b:ro"]
+    );
+    // The reason is the last field: a quoted string with escapes, the client's message exactly.
+    let quoted = line.split_once(" reason=").expect("a reason= field").1;
+    let reason: String = serde_json::from_str(quoted).expect("a quoted string");
+    assert_eq!(reason, message);
+}
