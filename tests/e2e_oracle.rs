@@ -83,6 +83,19 @@ fn refused(answer: (u16, Value)) -> String {
     message
 }
 
+/// A container create through dockgate that must be refused and create nothing; its message.
+#[track_caller]
+fn refused_create(proxy: &harness::Proxy, scope: &Scope, body: &Value) -> String {
+    let name = scope.container(&Scope::unique("oracle-refused"));
+    let path = format!("/v1.41/containers/create?name={name}");
+    let message = refused(send(proxy, "POST", &path, Some(body)));
+    assert!(
+        inspect(scope, "container", &name).is_none(),
+        "{body} made {name}"
+    );
+    message
+}
+
 /// The engine's view of an object, or `None` when it does not exist.
 fn inspect(scope: &Scope, kind: &str, name: &str) -> Option<Value> {
     let out = run(scope.engine().args([kind, "inspect", name]), b"");
@@ -191,18 +204,8 @@ fn host_config_fields_outside_host_config_are_refused_and_create_nothing() {
             "{extra}: the engine ignores it"
         );
         // Through dockgate: refused, and nothing is created.
-        let name = scope.container(&Scope::unique("oracle-top"));
-        let message = refused(send(
-            &proxy,
-            "POST",
-            &format!("/v1.41/containers/create?name={name}"),
-            Some(&body),
-        ));
+        let message = refused_create(&proxy, &scope, &body);
         assert!(message.contains(grant), "{extra}: {message}");
-        assert!(
-            inspect(&scope, "container", &name).is_none(),
-            "{extra} created {name}"
-        );
     }
 }
 
@@ -473,19 +476,9 @@ fn what_is_borrowed_from_another_container_is_judged_as_that_containers() {
             "ALLOW_HOST_NAMESPACES=1",
         ),
     ] {
-        let name = scope.container(&Scope::unique("oracle-borrow"));
         let body = json!({"Image": image, "HostConfig": host_config});
-        let message = refused(send(
-            &proxy,
-            "POST",
-            &format!("/v1.41/containers/create?name={name}"),
-            Some(&body),
-        ));
+        let message = refused_create(&proxy, &scope, &body);
         assert!(message.contains(grant), "{host_config}: {message}");
-        assert!(
-            inspect(&scope, "container", &name).is_none(),
-            "{host_config} made {name}"
-        );
     }
     // Running in, or reading from, a container takes what it has.
     let message = refused(send(
@@ -590,19 +583,12 @@ fn a_link_planted_below_a_writable_grant_cannot_redirect_a_mount() {
         format!("{granted}/evil:/x:ro"),
         format!("{granted}/evil/etc:/x"),
     ] {
-        let name = scope.container(&Scope::unique("oracle-follow"));
         let body = json!({"Image": image, "HostConfig": {"Binds": [spec]}});
-        let message = refused(send(
-            &proxy,
-            "POST",
-            &format!("/v1.41/containers/create?name={name}"),
-            Some(&body),
-        ));
+        let message = refused_create(&proxy, &scope, &body);
         assert!(
             message.contains(&format!("lies below {granted}")),
             "{message}"
         );
-        assert!(inspect(&scope, "container", &name).is_none());
     }
 }
 
@@ -612,14 +598,8 @@ fn several_findings_are_refused_once_naming_every_grant() {
         return;
     };
     let proxy = harness::Proxy::start(&[("CONTAINERS", "1"), ("POST", "1")]);
-    let name = scope.container(&Scope::unique("oracle-many"));
     let body = json!({"Image": image, "HostConfig": {"Privileged": true, "Binds": ["/:/host"], "CapAdd": ["NET_ADMIN"]}});
-    let message = refused(send(
-        &proxy,
-        "POST",
-        &format!("/v1.41/containers/create?name={name}"),
-        Some(&body),
-    ));
+    let message = refused_create(&proxy, &scope, &body);
     assert!(message.starts_with("dockgate: 3 problems: "), "{message}");
     assert!(
         message.ends_with(
@@ -627,7 +607,6 @@ fn several_findings_are_refused_once_naming_every_grant() {
         ),
         "{message}"
     );
-    assert!(inspect(&scope, "container", &name).is_none());
 }
 
 /// Watchtower 1.7's update of one container, request by request (pkg/container/client.go:

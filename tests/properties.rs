@@ -142,7 +142,6 @@ fn outcomes_never_depend_on_headers_the_engine_ignores() {
 /// it is written.
 mod bodies {
     use dockgate::api::Inspection;
-    use dockgate::inspect::paths::Prefix;
     use dockgate::inspect::{check, BodyPolicy, EngineDefaults, Facts, Judgement};
     use proptest::prelude::*;
 
@@ -150,18 +149,6 @@ mod bodies {
         let facts = Facts::closed(EngineDefaults::strictest());
         check(inspection, Some("c"), "", body.as_bytes(), policy, &facts)
             .unwrap_or_else(|why| panic!("{body}: {why}"))
-    }
-
-    fn permissive() -> BodyPolicy {
-        BodyPolicy {
-            privileged: true,
-            host_namespaces: true,
-            devices: true,
-            security_opts: true,
-            remote_fetch: true,
-            caps: vec!["ALL".into()],
-            bind_mounts: vec![Prefix::parse("/").unwrap()],
-        }
     }
 
     /// Each HostConfig field that gives power, a value asking for it, and the grant it needs.
@@ -224,7 +211,7 @@ mod bodies {
             let inspection = if start { Inspection::ContainerStart } else { Inspection::ContainerCreate };
             let strict = judged(inspection, &body, &BodyPolicy::default());
             prop_assert_eq!(strict.needs().to_string(), grant, "{}", body);
-            prop_assert!(judged(inspection, &body, &permissive()).findings.is_empty());
+            prop_assert!(judged(inspection, &body, &BodyPolicy::everything()).findings.is_empty());
         }
 
         #[test]
@@ -255,7 +242,7 @@ mod bodies {
             let binds = o.iter().any(|i| *i == "bind" || *i == "rbind");
             let mounts_nothing = (kind.is_empty() && device.is_empty()) || (kind == "tmpfs" && !binds);
             prop_assert_eq!(strict.findings.is_empty(), mounts_nothing, "{}: {:?}", body, strict);
-            prop_assert!(judged(inspection, &body, &permissive()).findings.is_empty(), "{}", body);
+            prop_assert!(judged(inspection, &body, &BodyPolicy::everything()).findings.is_empty(), "{}", body);
         }
     }
 }

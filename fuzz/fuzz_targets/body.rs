@@ -4,7 +4,6 @@
 #![no_main]
 
 use dockgate::api::Inspection;
-use dockgate::inspect::paths::Prefix;
 use dockgate::inspect::{check, BodyPolicy, EngineDefaults, Facts};
 use libfuzzer_sys::fuzz_target;
 
@@ -40,16 +39,14 @@ fuzz_target!(|data: &[u8]| {
         &BodyPolicy::default(),
         &facts,
     ));
-    let permissive = BodyPolicy {
-        privileged: true,
-        host_namespaces: true,
-        devices: true,
-        security_opts: true,
-        remote_fetch: true,
-        caps: vec!["ALL".into()],
-        bind_mounts: vec![Prefix::parse("/").unwrap()],
-    };
-    let loose = status(check(kind, Some("c"), "", body, &permissive, &facts));
+    let loose = status(check(
+        kind,
+        Some("c"),
+        "",
+        body,
+        &BodyPolicy::everything(),
+        &facts,
+    ));
     assert_ne!(loose, 403, "the permissive grant refused on policy");
     assert_eq!(
         strict == 400,

@@ -63,19 +63,7 @@ impl Judge<'_> {
 
     /// One HostConfig; `at` is `HostConfig`, or empty for the fields at the top level of a body.
     pub(super) fn host_config(&mut self, host: &Json, at: &str) -> Result<(), Ambiguous> {
-        self.flag(
-            host,
-            at,
-            "Privileged",
-            "ALLOW_PRIVILEGED",
-            self.policy.privileged,
-        )?;
-        self.namespaces(host, at, Aspects::ALL)?;
-        self.caps(host, at, "CapAdd")?;
-        self.resources(host, at)?;
-        self.confinement(host, at)?;
-        self.mounts(host, at, false)?;
-        Ok(())
+        self.host_config_aspects(host, at, Aspects::ALL, false)
     }
 
     /// The namespace modes of `aspects`: `host`, `container:NAME`, and networks by name or id.
@@ -397,7 +385,9 @@ impl Judge<'_> {
             "{what} takes from container {:?}, whose HostConfig",
             container.name
         );
-        if let Err(unreadable) = self.borrowed(&container.host_config, &at, aspects, read_only) {
+        if let Err(unreadable) =
+            self.host_config_aspects(&container.host_config, &at, aspects, read_only)
+        {
             // The engine's own answer; if it cannot be read, nothing in it can be allowed.
             self.refuse(
                 format!("{at} could not be read ({unreadable}); set ALLOW_PRIVILEGED=1"),
@@ -408,7 +398,8 @@ impl Judge<'_> {
         self.borrowing.pop();
     }
 
-    fn borrowed(
+    /// The parts of a HostConfig that `aspects` take; its mounts read-only when `read_only`.
+    fn host_config_aspects(
         &mut self,
         host: &Json,
         at: &str,
@@ -423,11 +414,13 @@ impl Judge<'_> {
                 "ALLOW_PRIVILEGED",
                 self.policy.privileged,
             )?;
+        }
+        self.namespaces(host, at, aspects)?;
+        if aspects.process {
             self.caps(host, at, "CapAdd")?;
             self.resources(host, at)?;
             self.confinement(host, at)?;
         }
-        self.namespaces(host, at, aspects)?;
         if aspects.mounts {
             self.mounts(host, at, read_only)?;
         }

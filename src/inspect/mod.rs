@@ -40,6 +40,22 @@ pub struct BodyPolicy {
     pub bind_mounts: Vec<Prefix>,
 }
 
+impl BodyPolicy {
+    /// Every switch on, every capability, the whole host: what the HAProxy proxies allow with
+    /// `POST=1`, and the grant the fuzzer and property tests hold the strict one against.
+    pub fn everything() -> BodyPolicy {
+        BodyPolicy {
+            privileged: true,
+            host_namespaces: true,
+            devices: true,
+            security_opts: true,
+            remote_fetch: true,
+            caps: vec!["ALL".into()],
+            bind_mounts: vec![Prefix::parse("/").expect("/ is a prefix")],
+        }
+    }
+}
+
 /// `net_admin`, `CAP_NET_ADMIN` → `NET_ADMIN`, as the engine normalises them.
 pub fn normalise_cap(cap: &str) -> String {
     let upper = cap.trim().to_ascii_uppercase();
