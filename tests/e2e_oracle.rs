@@ -913,3 +913,63 @@ fn dozzles_actions_and_update_pass_with_the_grants_the_readme_gives_them() {
     assert_eq!(now["State"]["Running"], true);
     assert!(now["NetworkSettings"]["Networks"].get(&network).is_some());
 }
+
+/// The other judged routes: a container update cannot add device access, a build cannot loosen
+/// its RUN containers' confinement, an image import cannot make the engine fetch a URL; the
+/// engine is unchanged after each.
+#[test]
+fn updates_builds_and_imports_are_judged_by_what_they_would_change() {
+    let Some((_, scope, image)) = setup() else {
+        return;
+    };
+    let app = scope.container(&Scope::unique("oracle-update"));
+    ok(scope.engine().args([
+        "run",
+        "-d",
+        "--name",
+        &app,
+        "--network",
+        "none",
+        &image,
+        "sleep",
+        "300",
+    ]));
+    let rules = json!({"DeviceCgroupRules": ["a *:* rwm"]});
+    // Engine 20.10 answers 200 to this update and leaves the rules as they were (measured); the
+    // update body is the Resources struct all the same, so dockgate judges it as one.
+    let proxy = harness::Proxy::start(&[
+        ("CONTAINERS", "1"),
+        ("IMAGES", "1"),
+        ("BUILD", "1"),
+        ("POST", "1"),
+    ]);
+    let message = refused(send(
+        &proxy,
+        "POST",
+        &format!("/v1.41/containers/{app}/update"),
+        Some(&rules),
+    ));
+    assert!(message.ends_with("set ALLOW_DEVICES=1"), "{message}");
+    assert_eq!(
+        inspect(&scope, "container", &app).unwrap()["HostConfig"]["DeviceCgroupRules"],
+        Value::Null
+    );
+    let tag = scope.image(&format!("{}:latest", Scope::unique("oracle-build")));
+    let message = refused(send(
+        &proxy,
+        "POST",
+        &format!("/v1.41/build?t={tag}&securityopt=seccomp%3Dunconfined"),
+        None,
+    ));
+    assert!(message.ends_with("set ALLOW_SECURITY_OPTS=1"), "{message}");
+    assert!(inspect(&scope, "image", &tag).is_none());
+    let imported = scope.image(&format!("{}:latest", Scope::unique("oracle-import")));
+    let message = refused(send(
+        &proxy,
+        "POST",
+        &format!("/v1.41/images/create?fromSrc=http%3A%2F%2F127.0.0.1%3A1%2Fx.tar&repo={imported}"),
+        None,
+    ));
+    assert!(message.ends_with("set ALLOW_REMOTE_FETCH=1"), "{message}");
+    assert!(inspect(&scope, "image", &imported).is_none());
+}
