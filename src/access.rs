@@ -45,24 +45,26 @@ impl fmt::Display for Peer {
     }
 }
 
-/// What was decided about a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Allowed,
+/// How a request ended: what its one log line is made from, in [`Record::end`], the one place
+/// it is written (and where counters will hook in).
+#[derive(Debug)]
+pub enum End<'a> {
     /// Refused by policy or as malformed; never forwarded.
-    Refused,
+    Refused(&'a Refusal),
     /// Allowed, but the engine could not be reached or failed.
-    EngineError,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allowed => "allow",
-            Outcome::Refused => "deny",
-            Outcome::EngineError => "error",
-        }
-    }
+    EngineError(&'a Refusal),
+    /// Allowed and answered; the body complete, or abandoned by the client.
+    Answered {
+        status: u16,
+        bytes: u64,
+        complete: bool,
+    },
+    /// Upgraded, and the tunnel has closed.
+    Tunnel {
+        from_client: u64,
+        from_engine: u64,
+        error: Option<&'a std::io::Error>,
+    },
 }
 
 /// The request side of a record, taken before the request is forwarded.
@@ -85,49 +87,47 @@ impl Record {
             .unwrap_or(u64::MAX)
     }
 
-    /// A request that was refused or failed before any response body: logged at once, the
-    /// message in its own quoted field and `needs=` as `crate::needs` writes it.
-    pub fn refused(&self, outcome: Outcome, refusal: &Refusal) {
+    /// Writes the request's one log line. Refusals carry the message in a quoted `reason=` field
+    /// and `needs=` as `crate::needs` writes it.
+    pub fn end(&self, end: End<'_>) {
         let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
-        let decision = outcome.as_str();
-        let status = refusal.status.as_u16();
-        let text = refusal.text();
-        let needs = &refusal.needs;
-        match outcome {
-            Outcome::EngineError => tracing::error!(
-                target: "access", client = %peer, %method, %path, %decision, status, us, reason = ?text
+        match end {
+            End::Refused(refusal) | End::EngineError(refusal) => {
+                let status = refusal.status.as_u16();
+                let text = refusal.text();
+                let needs = &refusal.needs;
+                match end {
+                    End::EngineError(_) => tracing::error!(
+                        target: "access", client = %peer, %method, %path, decision = %"error", status, us, reason = ?text
+                    ),
+                    _ if needs.is_empty() => tracing::warn!(
+                        target: "access", client = %peer, %method, %path, decision = %"deny", status, us, reason = ?text
+                    ),
+                    _ => tracing::warn!(
+                        target: "access", client = %peer, %method, %path, decision = %"deny", status, %needs, us, reason = ?text
+                    ),
+                }
+            }
+            End::Answered {
+                status,
+                bytes,
+                complete,
+            } => tracing::info!(
+                target: "access", client = %peer, %method, %path, decision = %"allow", status, bytes, us, complete
             ),
-            _ if needs.is_empty() => tracing::warn!(
-                target: "access", client = %peer, %method, %path, %decision, status, us, reason = ?text
-            ),
-            _ => tracing::warn!(
-                target: "access", client = %peer, %method, %path, %decision, status, %needs, us, reason = ?text
-            ),
-        }
-    }
-
-    /// An allowed request whose response is complete (or abandoned by the client).
-    pub fn finished(&self, status: u16, bytes: u64, complete: bool) {
-        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
-        tracing::info!(
-            target: "access", client = %peer, %method, %path, decision = %"allow", status, bytes, us, complete
-        );
-    }
-
-    /// An upgraded connection that has closed.
-    pub fn tunnel_closed(
-        &self,
-        from_client: u64,
-        from_engine: u64,
-        error: Option<&std::io::Error>,
-    ) {
-        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
-        match error {
-            None => tracing::info!(
+            End::Tunnel {
+                from_client,
+                from_engine,
+                error: None,
+            } => tracing::info!(
                 target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
                 bytes_in = from_client, bytes = from_engine, us
             ),
-            Some(error) => tracing::info!(
+            End::Tunnel {
+                from_client,
+                from_engine,
+                error: Some(error),
+            } => tracing::info!(
                 target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
                 bytes_in = from_client, bytes = from_engine, us, %error
             ),
@@ -163,7 +163,11 @@ impl<B> LoggedBody<B> {
 
 impl<B> Drop for LoggedBody<B> {
     fn drop(&mut self) {
-        self.record.finished(self.status, self.bytes, self.complete);
+        self.record.end(End::Answered {
+            status: self.status,
+            bytes: self.bytes,
+            complete: self.complete,
+        });
     }
 }
 

@@ -21,7 +21,7 @@
 //! - [`needs`]: what would allow a refused request, as data.
 //! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
-//! - [`access`]: one log record per request.
+//! - [`access`]: one log record per request, written in one place when the request ends.
 //! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment and flags → a validated [`config::Config`].
 //!

@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{LoggedBody, Outcome, Peer, Record};
+use crate::access::{End, LoggedBody, Peer, Record};
 use crate::api::{Body, Inspection, Method, Seg, Target};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
@@ -97,7 +97,7 @@ impl Proxy {
         };
         let head = req.method() == hyper::Method::HEAD;
         let refuse = |refusal: Refusal, close: bool| {
-            record.refused(Outcome::Refused, &refusal);
+            record.end(End::Refused(&refusal));
             refusal.response(head, close).map(Either::Right)
         };
         let (parts, body) = req.into_parts();
@@ -339,7 +339,7 @@ impl Proxy {
                     UpstreamError::Failed { .. } => StatusCode::BAD_GATEWAY,
                 };
                 let refusal = Refusal::new(status, error.to_string());
-                record.refused(Outcome::EngineError, &refusal);
+                record.end(End::EngineError(&refusal));
                 return refusal.response(head, false).map(Either::Right);
             }
         };
@@ -350,16 +350,18 @@ impl Proxy {
                 let engine_upgrade = hyper::upgrade::on(&mut response);
                 let kill = self.kill.clone();
                 self.tunnels.spawn(async move {
-                    tokio::select! {
+                    let (relayed, error) = tokio::select! {
                         relayed = tunnel::relay(client_upgrade, engine_upgrade) => match relayed {
-                            Ok(t) => record.tunnel_closed(t.from_client, t.from_engine, None),
-                            Err(error) => record.tunnel_closed(0, 0, Some(&error)),
+                            Ok(t) => ((t.from_client, t.from_engine), None),
+                            Err(error) => ((0, 0), Some(error)),
                         },
-                        _ = kill.cancelled() => {
-                            let error = std::io::Error::other("cut at shutdown");
-                            record.tunnel_closed(0, 0, Some(&error));
-                        }
-                    }
+                        _ = kill.cancelled() => ((0, 0), Some(std::io::Error::other("cut at shutdown"))),
+                    };
+                    record.end(End::Tunnel {
+                        from_client: relayed.0,
+                        from_engine: relayed.1,
+                        error: error.as_ref(),
+                    });
                 });
                 return response.map(|_| Either::Right(Full::default()));
             }
