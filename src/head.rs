@@ -21,8 +21,8 @@ pub enum HeadError {
     BareCr,
     /// A header line continued on the next (obsolete line folding).
     Folded,
-    /// Two Content-Length values that differ.
-    ConflictingLength,
+    /// More than one Content-Length, equal or not.
+    RepeatedLength,
     /// Both Content-Length and Transfer-Encoding: two parsers may frame it two ways.
     LengthAndEncoding,
 }
@@ -224,9 +224,9 @@ fn after_head(head: &[u8]) -> Result<State, HeadError> {
         } else if name.eq_ignore_ascii_case("content-length") {
             match (length, value.parse::<u64>()) {
                 (None, Ok(n)) => length = Some(n),
-                (Some(prev), Ok(n)) if prev != n => return Err(HeadError::ConflictingLength),
-                (Some(_), Ok(_)) => {}
-                (_, Err(_)) => next = Some(State::Passthrough),
+                // Equal or not: the same rule as `proxy::check_framing`, one Content-Length.
+                (Some(_), _) => return Err(HeadError::RepeatedLength),
+                (None, Err(_)) => next = Some(State::Passthrough),
             }
         }
     }
@@ -272,7 +272,7 @@ fn refusal_response(error: HeadError) -> Vec<u8> {
         HeadError::BareLf => "its head has a line ending in a bare LF",
         HeadError::BareCr => "its head has a bare CR",
         HeadError::Folded => "its head folds a header over two lines (obsolete line folding)",
-        HeadError::ConflictingLength => "it has two different Content-Length values",
+        HeadError::RepeatedLength => "it has more than one Content-Length",
         HeadError::LengthAndEncoding => "it has both Content-Length and Transfer-Encoding",
     };
     Refusal::bad_request(format!("the request is refused: {what}")).http1_bytes()
@@ -399,11 +399,11 @@ mod tests {
         );
         assert_eq!(
             scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n"),
-            Err(HeadError::ConflictingLength)
+            Err(HeadError::RepeatedLength)
         );
         assert_eq!(
             scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"),
-            Ok(())
+            Err(HeadError::RepeatedLength)
         );
     }
 
