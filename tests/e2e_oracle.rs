@@ -83,6 +83,16 @@ fn refused(answer: (u16, Value)) -> String {
     message
 }
 
+/// A container the operator runs straight on the engine (`sleep 300` with `flags`); its name.
+fn sleeper(scope: &Scope, image: &str, what: &str, flags: &[&str]) -> String {
+    let name = scope.container(&Scope::unique(what));
+    let mut args = vec!["run", "-d", "--name", &name];
+    args.extend(flags);
+    args.extend([image, "sleep", "300"]);
+    ok(scope.engine().args(&args));
+    name
+}
+
 /// A container create through dockgate that must be refused and create nothing; its message.
 #[track_caller]
 fn refused_create(proxy: &harness::Proxy, scope: &Scope, body: &Value) -> String {
@@ -386,34 +396,18 @@ fn what_is_borrowed_from_another_container_is_judged_as_that_containers() {
         return;
     };
     // Containers the operator runs with powers of their own.
-    let hostnet = scope.container(&Scope::unique("oracle-hostnet"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &hostnet,
-        "--network",
-        "host",
-        "--pid",
-        "host",
+    let hostnet = sleeper(
+        &scope,
         &image,
-        "sleep",
-        "300",
-    ]));
-    let rooted = scope.container(&Scope::unique("oracle-rooted"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &rooted,
-        "--network",
-        "none",
-        "-v",
-        "/:/host:ro",
+        "oracle-hostnet",
+        &["--network", "host", "--pid", "host"],
+    );
+    let rooted = sleeper(
+        &scope,
         &image,
-        "sleep",
-        "300",
-    ]));
+        "oracle-rooted",
+        &["--network", "none", "-v", "/:/host:ro"],
+    );
     let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
 
     // Straight to the engine, borrowing reaches the host.
@@ -503,18 +497,7 @@ fn what_is_borrowed_from_another_container_is_judged_as_that_containers() {
         None,
     ));
     assert!(message.contains("ALLOW_HOST_NAMESPACES=1"), "{message}");
-    let plain = scope.container(&Scope::unique("oracle-plain"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &plain,
-        "--network",
-        "none",
-        &image,
-        "sleep",
-        "300",
-    ]));
+    let plain = sleeper(&scope, &image, "oracle-plain", &["--network", "none"]);
     let message = refused(send(
         &proxy,
         "POST",
@@ -739,27 +722,25 @@ fn a_watchtower_recreate_passes_with_the_grant_the_readme_gives_it() {
         .args(["network", "create", "--subnet", "10.231.7.0/24", &network]));
     let mut volumes = Volumes(&scope, vec![]);
     let volume = volumes.add(&Scope::unique("oracle-wt-data"));
-    let app = scope.container(&Scope::unique("oracle-wt-app"));
-    scope.container(&format!("{app}-old"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &app,
-        "--network",
-        &network,
-        "-v",
-        &format!("{volume}:/data"),
-        "--label",
-        "app=1",
-        "--restart",
-        "unless-stopped",
-        "--stop-signal",
-        "SIGKILL",
+    let volume_spec = format!("{volume}:/data");
+    let app = sleeper(
+        &scope,
         &image,
-        "sleep",
-        "300",
-    ]));
+        "oracle-wt-app",
+        &[
+            "--network",
+            &network,
+            "-v",
+            &volume_spec,
+            "--label",
+            "app=1",
+            "--restart",
+            "unless-stopped",
+            "--stop-signal",
+            "SIGKILL",
+        ],
+    );
+    scope.container(&format!("{app}-old"));
     let grant = [
         ("CONTAINERS", "1"),
         ("IMAGES", "1"),
@@ -781,23 +762,21 @@ fn a_watchtower_recreate_passes_with_the_grant_the_readme_gives_it() {
     // With a host bind mount the same recreate needs ALLOW_BIND_MOUNTS for that path, and no more.
     let dir = scope.dir(&Scope::unique("oracle-wt-host"));
     let host = dir.display().to_string();
-    let bound = scope.container(&Scope::unique("oracle-wt-bound"));
-    scope.container(&format!("{bound}-old"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &bound,
-        "--network",
-        &network,
-        "-v",
-        &format!("{host}:/data"),
-        "--stop-signal",
-        "SIGKILL",
+    let host_spec = format!("{host}:/data");
+    let bound = sleeper(
+        &scope,
         &image,
-        "sleep",
-        "300",
-    ]));
+        "oracle-wt-bound",
+        &[
+            "--network",
+            &network,
+            "-v",
+            &host_spec,
+            "--stop-signal",
+            "SIGKILL",
+        ],
+    );
+    scope.container(&format!("{bound}-old"));
     let refused = watchtower_recreate(&proxy, &bound).expect_err("a host path needs its grant");
     assert!(
         refused.starts_with("create: 403") && refused.contains("add it to ALLOW_BIND_MOUNTS"),
@@ -828,20 +807,12 @@ fn dozzles_actions_and_update_pass_with_the_grants_the_readme_gives_them() {
     ok(scope
         .engine()
         .args(["network", "create", "--subnet", "10.231.8.0/24", &network]));
-    let app = scope.container(&Scope::unique("oracle-dz-app"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &app,
-        "--network",
-        &network,
-        "--stop-signal",
-        "SIGKILL",
+    let app = sleeper(
+        &scope,
         &image,
-        "sleep",
-        "300",
-    ]));
+        "oracle-dz-app",
+        &["--network", &network, "--stop-signal", "SIGKILL"],
+    );
     let actions = harness::Proxy::start(&[
         ("CONTAINERS", "1"),
         ("INFO", "1"),
@@ -922,18 +893,7 @@ fn updates_builds_and_imports_are_judged_by_what_they_would_change() {
     let Some((_, scope, image)) = setup() else {
         return;
     };
-    let app = scope.container(&Scope::unique("oracle-update"));
-    ok(scope.engine().args([
-        "run",
-        "-d",
-        "--name",
-        &app,
-        "--network",
-        "none",
-        &image,
-        "sleep",
-        "300",
-    ]));
+    let app = sleeper(&scope, &image, "oracle-update", &["--network", "none"]);
     let rules = json!({"DeviceCgroupRules": ["a *:* rwm"]});
     // Engine 20.10 answers 200 to this update and leaves the rules as they were (measured); the
     // update body is the Resources struct all the same, so dockgate judges it as one.
