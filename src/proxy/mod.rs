@@ -30,6 +30,10 @@ pub type ResponseBody = Either<LoggedBody<Incoming>, Full<Bytes>>;
 /// that takes its network from another, ...); past that the request is refused.
 const MAX_LOOKUP_ROUNDS: usize = 8;
 
+/// How many objects one request may borrow from: a body naming thousands of containers would
+/// otherwise make dockgate ask the engine thousands of times. No real client comes near it.
+const MAX_LOOKUPS: usize = 64;
+
 /// The shared state every connection's requests go through.
 pub struct Proxy {
     /// The environment's grant: every connection's, until grants per client exist.
@@ -285,6 +289,7 @@ impl Proxy {
             return Ok(());
         }
         let mut facts = self.engine.facts(link).await;
+        let mut looked_up = 0;
         for _ in 0..MAX_LOOKUP_ROUNDS {
             let judgement: Judgement = inspect::judge(request, body, &facts).map_err(|why| {
                 Refusal::bad_request(format!("{method} {path} is refused: {why}"))
@@ -294,6 +299,12 @@ impl Proxy {
                     return Ok(());
                 }
                 return Err(Refusal::forbidden(judgement.message(), judgement.needs()));
+            }
+            looked_up += judgement.unresolved.len();
+            if looked_up > MAX_LOOKUPS {
+                return Err(Refusal::bad_request(format!(
+                    "{method} {path} is refused: it takes from more than {MAX_LOOKUPS} other objects"
+                )));
             }
             self.engine
                 .resolve(link, &mut facts, &judgement.unresolved)
