@@ -93,6 +93,15 @@ fn sleeper(scope: &Scope, image: &str, what: &str, flags: &[&str]) -> String {
     name
 }
 
+/// A user-defined network with its own subnet, removed with the scope; its name.
+fn user_network(scope: &Scope, what: &str, subnet: &str) -> String {
+    let network = scope.network(&Scope::unique(what));
+    ok(scope
+        .engine()
+        .args(["network", "create", "--subnet", subnet, &network]));
+    network
+}
+
 /// A container create through dockgate that must be refused and create nothing; its message.
 #[track_caller]
 fn refused_create(proxy: &harness::Proxy, scope: &Scope, body: &Value) -> String {
@@ -716,10 +725,7 @@ fn a_watchtower_recreate_passes_with_the_grant_the_readme_gives_it() {
     let Some((_, scope, image)) = setup() else {
         return;
     };
-    let network = scope.network(&Scope::unique("oracle-wt-net"));
-    ok(scope
-        .engine()
-        .args(["network", "create", "--subnet", "10.231.7.0/24", &network]));
+    let network = user_network(&scope, "oracle-wt-net", "10.231.7.0/24");
     let mut volumes = Volumes(&scope, vec![]);
     let volume = volumes.add(&Scope::unique("oracle-wt-data"));
     let volume_spec = format!("{volume}:/data");
@@ -803,10 +809,7 @@ fn dozzles_actions_and_update_pass_with_the_grants_the_readme_gives_them() {
     let Some((_, scope, image)) = setup() else {
         return;
     };
-    let network = scope.network(&Scope::unique("oracle-dz-net"));
-    ok(scope
-        .engine()
-        .args(["network", "create", "--subnet", "10.231.8.0/24", &network]));
+    let network = user_network(&scope, "oracle-dz-net", "10.231.8.0/24");
     let app = sleeper(
         &scope,
         &image,
