@@ -7,6 +7,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::Method;
 
 use crate::refusal::Refusal;
+use crate::session::Who;
 
 /// The client end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +26,7 @@ pub enum Peer {
     Unix {
         pid: Option<i32>,
         uid: Option<u32>,
+        gid: Option<u32>,
     },
 }
 
@@ -31,13 +34,16 @@ impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Tcp(addr) => write!(f, "{addr}"),
-            Peer::Unix { pid, uid } => {
+            Peer::Unix { pid, uid, gid } => {
                 f.write_str("unix")?;
                 if let Some(pid) = pid {
                     write!(f, ":pid={pid}")?;
                 }
                 if let Some(uid) = uid {
                     write!(f, ":uid={uid}")?;
+                }
+                if let Some(gid) = gid {
+                    write!(f, ":gid={gid}")?;
                 }
                 Ok(())
             }
@@ -70,7 +76,8 @@ pub enum End<'a> {
 /// The request side of a record, taken before the request is forwarded.
 #[derive(Clone, Debug)]
 pub struct Record {
-    pub peer: Peer,
+    /// The client and the grant it was judged by.
+    pub who: Arc<Who>,
     pub method: Method,
     /// A copy: sharing the request's bytes would keep the whole buffer the head was read into
     /// alive for as long as the response streams (hours, for an event stream).
@@ -90,7 +97,13 @@ impl Record {
     /// Writes the request's one log line. Refusals carry the message in a quoted `reason=` field
     /// and `needs=` as `crate::needs` writes it.
     pub fn end(&self, end: End<'_>) {
-        let (peer, method, path, us) = (&self.peer, &self.method, &*self.path, self.micros());
+        let (peer, method, path, us) = (
+            &self.who.identity.peer,
+            &self.method,
+            &*self.path,
+            self.micros(),
+        );
+        let (container, profile) = (self.who.container(), self.who.profile());
         match end {
             End::Refused(refusal) | End::EngineError(refusal) => {
                 let status = refusal.status.as_u16();
@@ -98,13 +111,13 @@ impl Record {
                 let needs = &refusal.needs;
                 match end {
                     End::EngineError(_) => tracing::error!(
-                        target: "access", client = %peer, %method, %path, decision = %"error", status, us, reason = ?text
+                        target: "access", client = %peer, container, profile, %method, %path, decision = %"error", status, us, reason = ?text
                     ),
                     _ if needs.is_empty() => tracing::warn!(
-                        target: "access", client = %peer, %method, %path, decision = %"deny", status, us, reason = ?text
+                        target: "access", client = %peer, container, profile, %method, %path, decision = %"deny", status, us, reason = ?text
                     ),
                     _ => tracing::warn!(
-                        target: "access", client = %peer, %method, %path, decision = %"deny", status, %needs, us, reason = ?text
+                        target: "access", client = %peer, container, profile, %method, %path, decision = %"deny", status, %needs, us, reason = ?text
                     ),
                 }
             }
@@ -113,14 +126,14 @@ impl Record {
                 bytes,
                 complete,
             } => tracing::info!(
-                target: "access", client = %peer, %method, %path, decision = %"allow", status, bytes, us, complete
+                target: "access", client = %peer, container, profile, %method, %path, decision = %"allow", status, bytes, us, complete
             ),
             End::Tunnel {
                 from_client,
                 from_engine,
                 error: None,
             } => tracing::info!(
-                target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
+                target: "access", client = %peer, container, profile, %method, %path, decision = %"allow", status = 101,
                 bytes_in = from_client, bytes = from_engine, us
             ),
             End::Tunnel {
@@ -128,7 +141,7 @@ impl Record {
                 from_engine,
                 error: Some(error),
             } => tracing::info!(
-                target: "access", client = %peer, %method, %path, decision = %"allow", status = 101,
+                target: "access", client = %peer, container, profile, %method, %path, decision = %"allow", status = 101,
                 bytes_in = from_client, bytes = from_engine, us, %error
             ),
         }

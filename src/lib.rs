@@ -42,7 +42,9 @@
 
 pub mod access;
 pub mod api;
+pub mod clients;
 pub mod config;
+pub mod directory;
 pub mod engine_facts;
 pub mod exec;
 pub mod head;
@@ -52,10 +54,13 @@ pub mod limits;
 pub mod log_output;
 pub mod needs;
 pub mod policy;
+pub mod presets;
 pub mod privilege;
 pub mod profile;
 pub mod proxy;
 pub mod refusal;
+pub mod reload;
 pub mod server;
+pub mod session;
 pub mod tunnel;
 pub mod upstream;

@@ -59,6 +59,14 @@ enum Command {
     /// Exit 0 when the proxy (first LISTEN address) and the engine behind it answer /_ping; for
     /// HEALTHCHECK in an image with no shell or curl.
     Healthcheck,
+    /// Check a config file (default: CONFIG) with the environment's grant as the default, and
+    /// print the effective grant of each profile and who gets it. Exit status 0 when the file
+    /// is valid, 1 when it is not.
+    Check {
+        /// The config file [default: CONFIG].
+        #[arg(value_name = "CONFIG")]
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +96,9 @@ fn main() -> ExitCode {
         listen: cli.listen,
         socket_path: cli.socket_path,
     };
+    if let Some(Command::Check { file }) = &cli.command {
+        return check(file.as_deref(), &env, &overrides);
+    }
     let config = match Config::from_env(&env, &overrides) {
         Ok(config) => config,
         Err(e) => {
@@ -227,6 +238,47 @@ fn explain_absent(path: &std::path::Path, state: &SocketState) -> String {
         privilege::engine_process_seen(),
     )
     .unwrap_or_else(|| format!("the Docker socket {} is not usable", path.display()))
+}
+
+/// `dockgate check`: the file's problems with their lines, or each profile's effective grant.
+fn check(
+    file: Option<&std::path::Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> ExitCode {
+    let mut env = env.clone();
+    // The file is checked here, not by the environment's reading of CONFIG.
+    let file = file
+        .map(PathBuf::from)
+        .or_else(|| env.remove("CONFIG").map(PathBuf::from));
+    env.remove("CONFIG");
+    let Some(file) = file else {
+        eprintln!("dockgate check: name a config file, or set CONFIG");
+        return ExitCode::FAILURE;
+    };
+    let config = match Config::from_env(&env, overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("dockgate check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let default = config.profile();
+    let loaded = match dockgate::config::file::load(&file, &default, &config.listen) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("dockgate check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!(
+        "{}",
+        dockgate::clients::summary(&loaded.clients, &loaded.defined)
+    );
+    ExitCode::SUCCESS
 }
 
 fn exec(

@@ -25,6 +25,8 @@ use crate::access::Peer;
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::head::Guarded;
 use crate::proxy::Proxy;
+use crate::reload;
+use crate::session::Sessions;
 use crate::upstream::Upstream;
 
 /// A bound listening socket, not yet serving.
@@ -111,8 +113,10 @@ fn bind_unix(path: &Path, access: &UnixSocketAccess) -> io::Result<Listener> {
     })
 }
 
-/// Serves the listeners until `shutdown` completes, then stops accepting, lets open requests
-/// finish for the configured grace period, ends what is left, and returns.
+/// Serves the listeners (bound from `config.listen`, in its order: a rule names a listener as
+/// LISTEN does) until `shutdown` completes, then stops accepting, lets open requests finish for
+/// the configured grace period, ends what is left, and returns. Meanwhile the config file, if
+/// any, is reloaded on SIGHUP and when it changes.
 pub async fn serve(
     listeners: Vec<Listener>,
     config: &Config,
@@ -122,8 +126,15 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let kill = CancellationToken::new();
     let upstream = Upstream::new(&config.socket_path);
+    let sessions = Arc::new(Sessions::new(
+        config.clients.clone(),
+        upstream.clone(),
+        stop.clone(),
+    ));
+    sessions.start();
+    reload::watch(config, sessions.clone(), stop.clone())?;
     let proxy = Arc::new(Proxy::new(
-        config.profile(),
+        sessions,
         config.max_body,
         upstream,
         tasks.clone(),
@@ -139,19 +150,25 @@ pub async fn serve(
     };
 
     let mut socket_files = vec![];
-    for listener in listeners {
+    for (i, listener) in listeners.into_iter().enumerate() {
         let described = listener.describe();
+        let name: Arc<str> = match config.listen.get(i) {
+            Some(addr) => addr.to_string().into(),
+            None => described.clone().into(),
+        };
         match listener {
             Listener::Tcp(std) => {
                 std.set_nonblocking(true)?;
-                tasks.spawn(conns.clone().accept_loop(TcpListener::from_std(std)?));
+                let listener = TcpListener::from_std(std)?;
+                tasks.spawn(conns.clone().accept_loop(listener, name));
             }
             Listener::Unix {
                 listener: std,
                 path,
             } => {
                 std.set_nonblocking(true)?;
-                tasks.spawn(conns.clone().accept_loop(UnixListener::from_std(std)?));
+                let listener = UnixListener::from_std(std)?;
+                tasks.spawn(conns.clone().accept_loop(listener, name));
                 socket_files.push(path);
             }
         }
@@ -210,6 +227,7 @@ impl Accept for UnixListener {
         let peer = Peer::Unix {
             pid: cred.and_then(|c| c.pid()),
             uid: cred.map(|c| c.uid()),
+            gid: cred.map(|c| c.gid()),
         };
         Ok((stream, peer))
     }
@@ -234,7 +252,7 @@ struct Connections {
 }
 
 impl Connections {
-    async fn accept_loop(self, listener: impl Accept) {
+    async fn accept_loop(self, listener: impl Accept, name: Arc<str>) {
         loop {
             let accepted = tokio::select! {
                 _ = self.stop.cancelled() => return,
@@ -249,7 +267,7 @@ impl Connections {
                         _ = self.stop.cancelled() => return,
                         slot = self.slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
                     };
-                    let conn = self.clone().serve_connection(io, peer);
+                    let conn = self.clone().serve_connection(io, peer, name.clone());
                     self.tasks.spawn(async move {
                         conn.await;
                         drop(slot);
@@ -268,18 +286,15 @@ impl Connections {
         self,
         io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
         peer: Peer,
+        listener: Arc<str>,
     ) {
         let proxy = self.proxy.clone();
         let link = proxy.link();
-        let profile = proxy.profile_for(&peer);
+        let session = Arc::new(proxy.open(listener, peer).await);
         // Boxed: hyper keeps room for the service's future in every connection, and this one is
         // about 3 KiB; an event stream held open for hours should not carry it once answered.
         let service = service_fn(move |req| {
-            Box::pin(
-                proxy
-                    .clone()
-                    .handle(peer, profile.clone(), link.clone(), req),
-            )
+            Box::pin(proxy.clone().handle(session.clone(), link.clone(), req))
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())

@@ -1,17 +1,20 @@
 //! Body inspection: no panics, and allowing more never refuses more (a body allowed under the
-//! default grant is allowed under the permissive one; a permissive refusal is only ambiguity),
-//! and ambiguity never depends on the grant.
+//! default grant is allowed under the permissive one; a permissive refusal is only ambiguity or
+//! what no grant allows, the reserved `dockgate.*` labels), and ambiguity never depends on the
+//! grant.
 #![no_main]
 
 use dockgate::api::Inspection;
 use dockgate::inspect::{check, BodyPolicy, EngineDefaults, Facts};
 use libfuzzer_sys::fuzz_target;
 
-/// 400 for ambiguity, 403 for findings, 200 for allowed.
+/// 400 for ambiguity, 403 for findings a grant would allow, 451 for findings none allows,
+/// 200 for allowed.
 fn status(judged: Result<dockgate::inspect::Judgement, dockgate::inspect::json::Ambiguous>) -> u16 {
     match judged {
         Err(_) => 400,
         Ok(j) if j.findings.is_empty() => 200,
+        Ok(j) if j.findings.iter().any(|f| f.needs.choices.is_empty()) => 451,
         Ok(_) => 403,
     }
 }

@@ -13,14 +13,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clients::Clients;
 use crate::inspect::BodyPolicy;
 use crate::policy::{Flags, Policy};
 use crate::privilege::Ids;
+use crate::profile::Profile;
 
+pub mod file;
+mod grant;
 mod values;
 mod vars;
 mod warnings;
 
+pub use file::{FileError, Loaded};
+pub use grant::{apply as grant_apply, is_grant, toml_text, GrantError};
 pub use values::parse_duration;
 pub use vars::{help_text, DefaultValue, Kind, Variable, VARIABLES};
 
@@ -82,6 +88,10 @@ pub struct Config {
     /// The largest request body read for inspection.
     pub max_body: usize,
     pub max_connections: usize,
+    /// The config file, read again on reload.
+    pub config_file: Option<PathBuf>,
+    /// Which grant each client gets: the environment's for all, or the config file's rules.
+    pub clients: Clients,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
 }
@@ -132,6 +142,8 @@ pub struct Builder {
     body: BodyPolicy,
     max_body: Option<usize>,
     max_connections: Option<usize>,
+    config_file: Option<PathBuf>,
+    preset: Option<&'static crate::presets::Preset>,
 }
 
 impl Builder {
@@ -155,11 +167,17 @@ impl Builder {
             body: BodyPolicy::default(),
             max_body: None,
             max_connections: None,
+            config_file: None,
+            preset: None,
         }
     }
 
     /// The configuration, once every variable has been applied.
     fn build(self) -> Config {
+        let profile = Profile {
+            policy: Policy::new(self.granted),
+            body: self.body.clone(),
+        };
         fn set<T>(value: Option<T>, name: &str) -> T {
             value.unwrap_or_else(|| panic!("{name} was not applied: its entry has no default"))
         }
@@ -189,6 +207,8 @@ impl Builder {
             body: self.body,
             max_body: set(self.max_body, "MAX_BODY"),
             max_connections: set(self.max_connections, "MAX_CONNECTIONS"),
+            config_file: self.config_file,
+            clients: Clients::env_only(profile),
             warnings: vec![],
         }
     }
@@ -196,8 +216,8 @@ impl Builder {
 
 impl Config {
     /// The grant the environment gives: every connection's, until grants per client exist.
-    pub fn profile(&self) -> crate::profile::Profile {
-        crate::profile::Profile {
+    pub fn profile(&self) -> Profile {
+        Profile {
             policy: self.policy,
             body: self.body.clone(),
         }
@@ -227,8 +247,36 @@ impl Config {
         if let Some(path) = &overrides.socket_path {
             builder.socket_path = Some(values::socket_path("--socket-path", path)?);
         }
+        let preset = builder.preset;
         let mut config = builder.build();
+        if let Some(preset) = preset {
+            // The preset is the base; grant variables set beside it change it.
+            let set = env
+                .iter()
+                .filter(|(name, _)| grant::is_grant(name))
+                .map(|(name, value)| (name.as_str(), value.as_str()));
+            let profile = grant::apply(&preset.profile, set).map_err(|(name, e)| ConfigError {
+                variable: name.clone(),
+                value: env.get(&name).cloned().unwrap_or_default(),
+                expected: e.to_string(),
+            })?;
+            config.policy = profile.policy;
+            config.body = profile.body;
+        }
+        let default = config.profile();
+        config.clients = Clients::env_only(default.clone());
+        let mut file_warnings = vec![];
+        if let Some(path) = &config.config_file {
+            let loaded = file::load(path, &default, &config.listen).map_err(|e| ConfigError {
+                variable: "CONFIG".into(),
+                value: path.display().to_string(),
+                expected: e.to_string(),
+            })?;
+            config.clients = loaded.clients;
+            file_warnings = loaded.warnings;
+        }
         config.warnings = warnings::about_names(env)?;
+        config.warnings.extend(file_warnings);
         config
             .warnings
             .extend(warnings::about_effects(env, &config));

@@ -263,3 +263,28 @@ pub(super) fn socket_path(source: &str, value: &str) -> Result<PathBuf, ConfigEr
         })
     }
 }
+
+/// A config file's path: absolute, so a reload reads the same file whatever the directory.
+pub(super) fn config_path(name: &str, value: &str) -> Result<PathBuf, ConfigError> {
+    if value.starts_with('/') {
+        Ok(PathBuf::from(value))
+    } else {
+        Err(ConfigError {
+            variable: name.into(),
+            value: value.into(),
+            expected: "an absolute path to a TOML file".into(),
+        })
+    }
+}
+
+/// A preset's name.
+pub(super) fn preset(
+    name: &str,
+    value: &str,
+) -> Result<&'static crate::presets::Preset, ConfigError> {
+    crate::presets::get(value).ok_or_else(|| ConfigError {
+        variable: name.into(),
+        value: value.into(),
+        expected: format!("a preset: {}", crate::presets::names().join(", ")),
+    })
+}

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 
 use super::values::{
-    parse_bool, parse_caps, parse_count, parse_duration, parse_id, parse_ids, parse_listen,
-    parse_log_level, parse_mode, parse_prefixes, parse_size, socket_path, BOOLEAN,
+    config_path, parse_bool, parse_caps, parse_count, parse_duration, parse_id, parse_ids,
+    parse_listen, parse_log_level, parse_mode, parse_prefixes, parse_size, preset, socket_path,
+    BOOLEAN,
 };
 use super::{Builder, ConfigError};
 use crate::api::Section;
@@ -226,6 +227,30 @@ pub const VARIABLES: &[Variable] = &[
             },
         },
         help: "Permissions (octal) of a unix socket dockgate listens on.",
+    },
+    Variable {
+        name: "CONFIG",
+        kind: Kind::Value {
+            default: DefaultValue::Derived("none"),
+            read: |b, name, value| {
+                b.config_file = Some(config_path(name, value)?);
+                Ok(())
+            },
+        },
+        help: "A config file (TOML) of profiles and the rules that give them to clients; the \
+               environment's grant stays the default. Reloaded on SIGHUP and when it changes.",
+    },
+    Variable {
+        name: "PRESET",
+        kind: Kind::Value {
+            default: DefaultValue::Derived("none"),
+            read: |b, name, value| {
+                b.preset = Some(preset(name, value)?);
+                Ok(())
+            },
+        },
+        help: "Start the environment's grant from a preset (traefik, homepage, read-only, ...); \
+               the grant variables set beside it change it.",
     },
     Variable {
         name: "POST",

@@ -36,7 +36,7 @@ pub(super) fn about_names(env: &BTreeMap<String, String>) -> Result<Vec<String>,
 }
 
 /// The dockgate variable `name` was probably meant to be, if it is not one itself.
-fn likely_meant(name: &str, value: &str) -> Option<&'static str> {
+pub(super) fn likely_meant(name: &str, value: &str) -> Option<&'static str> {
     if known_names().any(|(known, _)| known == name) || FOREIGN.iter().any(|(f, _)| *f == name) {
         return None;
     }

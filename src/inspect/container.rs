@@ -29,6 +29,7 @@ fn builtin_network(mode: &str) -> bool {
 
 impl Judge<'_> {
     pub(super) fn create_body(&mut self, body: &Json) -> Result<(), Ambiguous> {
+        self.reserved_labels(body, "")?;
         if let Some(host) = body.field("", "HostConfig")? {
             self.host_config(host, "HostConfig")?;
         }

@@ -90,8 +90,11 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// Everything that would allow the request.
+    /// Everything that would allow the request; none when a finding no grant allows is there.
     pub fn needs(&self) -> Needs {
+        if self.findings.iter().any(|f| f.needs.choices.is_empty()) {
+            return Needs::none();
+        }
         let mut needs = Needs::none();
         for finding in &self.findings {
             needs.push(finding.needs.clone());
@@ -104,6 +107,14 @@ impl Judgement {
         match self.findings.as_slice() {
             [] => String::new(),
             [one] => one.text.clone(),
+            many if self.needs().is_empty() => {
+                let texts: Vec<&str> = many.iter().map(|f| f.text.as_str()).collect();
+                format!(
+                    "{} problems: {}. No grant allows all of it",
+                    many.len(),
+                    texts.join(". ")
+                )
+            }
             many => {
                 let texts: Vec<&str> = many.iter().map(|f| f.text.as_str()).collect();
                 let all: Vec<String> = self
@@ -217,6 +228,36 @@ impl<'a> Judge<'a> {
     }
 
     /// Records a finding unless `granted`.
+    /// A finding no grant allows.
+    fn forbid(&mut self, text: String) {
+        if !self.judgement.findings.iter().any(|f| f.text == text) {
+            let needs = Item { choices: vec![] };
+            self.judgement.findings.push(Finding { text, needs });
+        }
+    }
+
+    /// Labels dockgate reserves: a client's own `dockgate.profile` label would choose its grant,
+    /// so a client that may create containers could label itself into more.
+    fn reserved_labels(&mut self, object: &Json, at: &str) -> Result<(), Ambiguous> {
+        let Some(labels) = object.field(at, "Labels")? else {
+            return Ok(());
+        };
+        let what = path(at, "Labels");
+        for (key, _) in labels.as_map(&what)? {
+            if key
+                .to_ascii_lowercase()
+                .starts_with(crate::clients::LABEL_PREFIX)
+            {
+                self.forbid(format!(
+                    "{what} {key:?} is refused: dockgate.* labels choose client grants, so only \
+                     the operator sets them, on the host (compose, docker run), never through \
+                     dockgate"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn refuse(&mut self, text: String, grant: Grant, granted: bool) {
         if granted {
             return;

@@ -39,6 +39,7 @@ impl Judge<'_> {
             return Ok(());
         };
         let at = "TaskTemplate.ContainerSpec";
+        self.reserved_labels(container, at)?;
         self.caps(container, at, "CapabilityAdd")?;
         if let Some(mounts) = container.field(at, "Mounts")? {
             let what = path(at, "Mounts");

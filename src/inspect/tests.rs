@@ -880,3 +880,38 @@ fn the_permissive_grant_refuses_nothing_that_can_be_read() {
         );
     }
 }
+
+#[test]
+fn no_grant_lets_a_client_set_the_labels_that_choose_grants() {
+    for body in [
+        r#"{"Image":"x","Labels":{"dockgate.profile":"admin"}}"#,
+        r#"{"Image":"x","Labels":{"DockGate.Anything":""}}"#,
+    ] {
+        for policy in [BodyPolicy::default(), BodyPolicy::everything()] {
+            let text = message(create_with(body, &policy));
+            assert!(text.contains("only the operator sets them"), "{text}");
+            assert_eq!(needs(create_with(body, &policy)), "", "no grant allows it");
+        }
+    }
+    assert_eq!(
+        create(r#"{"Image":"x","Labels":{"traefik.enable":"true","dockgate":"x"}}"#),
+        Allowed
+    );
+    // With another finding: both named, and no grant offered for the whole.
+    let both = message(create(
+        r#"{"Image":"x","Privileged":true,"Labels":{"dockgate.profile":"admin"}}"#,
+    ));
+    assert!(
+        both.starts_with("2 problems: ") && both.ends_with("No grant allows all of it"),
+        "{both}"
+    );
+    let service = outcome(
+        Inspection::ServiceSpec,
+        None,
+        "",
+        r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x","Labels":{"dockgate.profile":"a"}}}}"#,
+        &BodyPolicy::everything(),
+        &engine(),
+    );
+    assert!(message(service).contains("TaskTemplate.ContainerSpec.Labels"));
+}

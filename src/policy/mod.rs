@@ -88,7 +88,7 @@ impl Flag {
         1 << index
     }
 
-    fn all() -> impl Iterator<Item = Flag> {
+    pub fn all() -> impl Iterator<Item = Flag> {
         Section::ALL
             .into_iter()
             .map(Flag::Section)

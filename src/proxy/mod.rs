@@ -19,8 +19,10 @@ use crate::access::{End, LoggedBody, Peer, Record};
 use crate::api::{Body, Inspection, Method, Seg, Target};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
+use crate::policy;
 use crate::profile::Profile;
 use crate::refusal::Refusal;
+use crate::session::{Session, Sessions, Who};
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
 
@@ -36,8 +38,8 @@ const MAX_LOOKUPS: usize = 64;
 
 /// The shared state every connection's requests go through.
 pub struct Proxy {
-    /// The environment's grant: every connection's, until grants per client exist.
-    default: Arc<Profile>,
+    /// Who each connection is and which grant it has.
+    sessions: Arc<Sessions>,
     /// The largest body read for inspection (`MAX_BODY`).
     max_body: usize,
     upstream: Upstream,
@@ -60,14 +62,14 @@ struct Checked {
 
 impl Proxy {
     pub fn new(
-        profile: Profile,
+        sessions: Arc<Sessions>,
         max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
         kill: CancellationToken,
     ) -> Proxy {
         Proxy {
-            default: Arc::new(profile),
+            sessions,
             max_body,
             engine: EngineFacts::default(),
             upstream,
@@ -76,9 +78,10 @@ impl Proxy {
         }
     }
 
-    /// The grant a new connection's requests are judged by, chosen once from who the client is.
-    pub fn profile_for(&self, _peer: &Peer) -> Arc<Profile> {
-        self.default.clone()
+    /// A new connection's client, worked out once; its requests are judged by the grant it
+    /// has when each arrives.
+    pub async fn open(&self, listener: Arc<str>, peer: Peer) -> Session {
+        self.sessions.open(listener, peer).await
     }
 
     /// A new client connection's engine link.
@@ -88,24 +91,27 @@ impl Proxy {
 
     pub async fn handle(
         self: Arc<Self>,
-        peer: Peer,
-        profile: Arc<Profile>,
+        session: Arc<Session>,
         link: Arc<EngineLink>,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
+        let who = self.sessions.current(&session);
+        let profile = &who.assignment.profile;
         let record = Record {
-            peer,
+            who: who.clone(),
             method: req.method().clone(),
             path: req.uri().path().into(),
             start: Instant::now(),
         };
         let head = req.method() == hyper::Method::HEAD;
+        let request = format!("{} {}", req.method(), req.uri().path());
         let refuse = |refusal: Refusal, close: bool| {
+            let refusal = who.explain(refusal, &request);
             record.end(End::Refused(&refusal));
             refusal.response(head, close).map(Either::Right)
         };
         let (parts, body) = req.into_parts();
-        let mut checked = match self.check(&profile, &parts) {
+        let mut checked = match self.check(&who, &parts) {
             Ok(checked) => checked,
             Err(refusal) => {
                 // A client still uploading (a build context, an image) reads our answer only if
@@ -118,7 +124,7 @@ impl Proxy {
             None => Request::from_parts(parts, Either::Left(body)),
             Some((inspection, path, subject)) => {
                 let judged = self.inspect(
-                    &profile,
+                    profile,
                     &link,
                     (parts, body),
                     inspection,
@@ -136,7 +142,8 @@ impl Proxy {
 
     /// The request's head, judged: framing, canonical target, the grant's decision, whether it
     /// may carry a body, and what must be inspected. Needs no socket.
-    fn check(&self, profile: &Profile, req: &Parts) -> Result<Checked, Refusal> {
+    fn check(&self, who: &Who, req: &Parts) -> Result<Checked, Refusal> {
+        let profile = &who.assignment.profile;
         check_framing(&req.headers)?;
         let uri = &req.uri;
         let method = &req.method;
@@ -161,7 +168,12 @@ impl Proxy {
             .decide(Method::parse(method.as_str()), &target, upgrade)
             .map_err(|refusal| Refusal {
                 status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
-                message: format!("{method} {} {refusal}", target.path()),
+                message: match refusal {
+                    policy::Refusal::NotGranted { .. } => {
+                        who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
+                    }
+                    _ => format!("{method} {} {refusal}", target.path()),
+                },
                 needs: refusal.needs(),
             })?;
         let route = allowed.route;

@@ -12,7 +12,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 /// A proxy whose engine is never reached: `check` needs no socket.
-fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Profile) {
+fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Who) {
     let mut granted = crate::policy::Flags::defaults();
     for flag in vars {
         granted.set(*flag, true);
@@ -21,14 +21,34 @@ fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Profile) {
         policy: crate::policy::Policy::new(granted),
         body: BodyPolicy::default(),
     };
+    let upstream = Upstream::new(std::path::Path::new("/nonexistent/docker.sock"));
+    let clients = crate::clients::Clients::env_only(profile.clone());
+    let sessions = Sessions::new(clients, upstream.clone(), CancellationToken::new());
     let proxy = Proxy::new(
-        profile.clone(),
+        Arc::new(sessions),
         1 << 20,
-        Upstream::new(std::path::Path::new("/nonexistent/docker.sock")),
+        upstream,
         TaskTracker::new(),
         CancellationToken::new(),
     );
-    (proxy, profile)
+    (proxy, who(profile, None))
+}
+
+/// An unnamed client at 172.30.0.5, judged by `profile`, under the profile `name` if any.
+fn who(profile: Profile, name: Option<&str>) -> Who {
+    use crate::clients::{Assignment, Identity};
+    Who {
+        identity: Identity {
+            listener: "tcp://0.0.0.0:2375".into(),
+            peer: Peer::Tcp("172.30.0.5:40000".parse().unwrap()),
+            container: None,
+        },
+        assignment: Assignment {
+            profile: Arc::new(profile),
+            name: name.map(Into::into),
+            undefined: None,
+        },
+    }
 }
 
 fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
@@ -43,13 +63,13 @@ fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
 fn the_head_phase_judges_without_a_socket() {
     use crate::api::Section;
     use crate::policy::Flag;
-    let (proxy, profile) = proxy_with(&[
+    let (proxy, who) = proxy_with(&[
         Flag::Section(Section::Containers),
         Flag::Section(Section::Exec),
         Flag::Post,
     ]);
     let check =
-        |method, uri, headers: &[(&str, &str)]| proxy.check(&profile, &parts(method, uri, headers));
+        |method, uri, headers: &[(&str, &str)]| proxy.check(&who, &parts(method, uri, headers));
 
     let ok = check("GET", "/v1.41/containers/json", &[]).unwrap();
     assert!(ok.inspection.is_none() && ok.rewritten.is_none() && !ok.upgrade);
@@ -167,4 +187,45 @@ fn hop_by_hop_headers_are_stripped_except_for_upgrades() {
     ]);
     strip_hop_by_hop(&mut h, true);
     assert_eq!(h.len(), 3);
+}
+
+#[test]
+fn under_a_profile_a_refusal_names_the_client_and_where_the_fix_goes() {
+    let (proxy, _) = proxy_with(&[]);
+    let mut named = who(Profile::defaults(), Some("discovery"));
+    named.identity.container = Some(Arc::new(crate::clients::Container {
+        name: "vidar-api".into(),
+        ..Default::default()
+    }));
+    let refused = proxy
+        .check(&named, &parts("GET", "/v1.41/networks", &[]))
+        .unwrap_err();
+    assert_eq!(
+        refused.message,
+        "GET /networks is not allowed for vidar-api (profile discovery); add NETWORKS=1 to \
+         profile discovery"
+    );
+    let default = who(Profile::defaults(), Some(crate::clients::DEFAULT_PROFILE));
+    let refused = proxy
+        .check(&default, &parts("GET", "/v1.41/networks", &[]))
+        .unwrap_err();
+    assert_eq!(
+        refused.message,
+        "GET /networks is not allowed for 172.30.0.5:40000 (profile default); set NETWORKS=1 in \
+         the environment (the default grant)"
+    );
+    // A body finding is told where its grant goes too.
+    let finding = Refusal::forbidden(
+        "HostConfig.Privileged=true is not allowed; set ALLOW_PRIVILEGED=1",
+        crate::needs::Needs {
+            items: vec![crate::needs::Item::one(crate::needs::Grant::on(
+                "ALLOW_PRIVILEGED",
+            ))],
+        },
+    );
+    assert_eq!(
+        named.explain(finding, "POST /containers/create").message,
+        "HostConfig.Privileged=true is not allowed; set ALLOW_PRIVILEGED=1. For vidar-api \
+         (profile discovery): add ALLOW_PRIVILEGED=1 to profile discovery"
+    );
 }
