@@ -103,7 +103,10 @@ impl Record {
             &*self.path,
             self.micros(),
         );
-        let (container, profile) = (self.who.container(), self.who.profile());
+        let (container, profile) = (
+            self.who.container().map(tracing::field::display),
+            self.who.profile().map(tracing::field::display),
+        );
         match end {
             End::Refused(refusal) | End::EngineError(refusal) => {
                 let status = refusal.status.as_u16();

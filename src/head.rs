@@ -1,6 +1,12 @@
 //! Request heads checked byte by byte before hyper parses them: hyper accepts a bare LF as a line
 //! end, so a head with a bare CR or LF is refused here, with a 400, before it is read at all.
 //!
+//! One thing is mended rather than refused: bytes in a request target that the engine (Go's
+//! server) takes as they are but hyper's URI parser rejects, such as the raw JSON filters curl
+//! scripts send (`?filters={"health":["unhealthy"]}`, Autoheal's). They are percent-encoded
+//! here, which the engine decodes to the same bytes, so the client gets the engine's answer
+//! instead of a bare 400 from the parser.
+//!
 //! The scanner follows the connection's framing as hyper does (head, then a Content-Length or
 //! chunked body, then the next head) so that bodies, which may hold any byte, are never judged.
 //! Where it cannot follow (an upgrade, framing it does not understand) it stops judging and leaves
@@ -72,14 +78,57 @@ impl Default for HeadScanner {
 
 const NEXT_HEAD: State = State::Head { after_cr: false };
 
+/// Bytes of a request target that Go's server takes as they are and hyper's URI parser refuses
+/// (in the path, the query, or both).
+fn needs_encoding(b: u8) -> bool {
+    matches!(
+        b,
+        b'"' | b'<' | b'>' | b'`' | b'\\' | b'^' | b'{' | b'|' | b'}'
+    )
+}
+
 impl HeadScanner {
     /// Feeds the next bytes of the connection, in order.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), HeadError> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), HeadError> {
+        self.feed_mending(bytes, &mut Vec::new()).map(|_| ())
+    }
+
+    /// [`HeadScanner::feed`], percent-encoding what hyper's URI parser would refuse in request
+    /// targets: when something was encoded, returns true with the bytes to use instead in `out`.
+    pub fn feed_mending(&mut self, whole: &[u8], out: &mut Vec<u8>) -> Result<bool, HeadError> {
+        let (mut bytes, mut offset, mut mending) = (whole, 0, false);
         while !bytes.is_empty() {
+            let request_line =
+                matches!(self.state, State::Head { .. }) && !self.head.contains(&b'\n');
+            let mut spaces = if request_line {
+                self.head.iter().filter(|b| **b == b' ').count()
+            } else {
+                0
+            };
             let used = self.step(bytes)?;
+            let taken = &bytes[..used];
+            if request_line {
+                for (i, &b) in taken.iter().enumerate() {
+                    spaces += usize::from(b == b' ');
+                    // The target is what lies between the request line's first two spaces.
+                    let encode = spaces == 1 && needs_encoding(b);
+                    if encode && !mending {
+                        mending = true;
+                        out.extend_from_slice(&whole[..offset + i]);
+                    }
+                    if encode {
+                        out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                    } else if mending {
+                        out.push(b);
+                    }
+                }
+            } else if mending {
+                out.extend_from_slice(taken);
+            }
+            offset += used;
             bytes = &bytes[used..];
         }
-        Ok(())
+        Ok(mending)
     }
 
     /// Consumes some of `bytes` in the current state; returns how many.
@@ -255,6 +304,8 @@ pub struct Guarded<IO> {
     scanner: HeadScanner,
     /// The refusal still to be written, then end of stream.
     refusal: Option<(Vec<u8>, usize)>,
+    /// Mended bytes (scanned already) that did not fit the last read's buffer.
+    spill: Vec<u8>,
 }
 
 impl<IO> Guarded<IO> {
@@ -263,6 +314,7 @@ impl<IO> Guarded<IO> {
             io,
             scanner: HeadScanner::default(),
             refusal: None,
+            spill: Vec::new(),
         }
     }
 }
@@ -293,14 +345,33 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {
             // End of stream: hyper stops reading and closes, having forwarded nothing of it.
             return Poll::Ready(Ok(()));
         }
+        if !this.spill.is_empty() {
+            let n = this.spill.len().min(buf.remaining());
+            buf.put_slice(&this.spill[..n]);
+            this.spill.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        if let Err(error) = this.scanner.feed(&buf.filled()[before..]) {
-            tracing::warn!("refused a request head with {error:?}");
-            buf.set_filled(before);
-            this.refusal = Some((refusal_response(error), 0));
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        let mut mended = Vec::new();
+        match this
+            .scanner
+            .feed_mending(&buf.filled()[before..], &mut mended)
+        {
+            Ok(false) => {}
+            Ok(true) => {
+                buf.set_filled(before);
+                let n = mended.len().min(buf.remaining());
+                buf.put_slice(&mended[..n]);
+                this.spill.extend_from_slice(&mended[n..]);
+            }
+            Err(error) => {
+                tracing::warn!("refused a request head with {error:?}");
+                buf.set_filled(before);
+                this.refusal = Some((refusal_response(error), 0));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         Poll::Ready(Ok(()))
     }
@@ -405,6 +476,37 @@ mod tests {
             scan(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}"),
             Err(HeadError::RepeatedLength)
         );
+    }
+
+    #[test]
+    fn raw_json_in_a_target_is_percent_encoded_and_nothing_else_changes() {
+        let stream = b"GET /containers/json?filters={\"health\":[\"unhealthy\"]} HTTP/1.1\r\nX: {\"a\"}\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /_ping HTTP/1.1\r\n\r\n";
+        let expected = b"GET /containers/json?filters=%7B%22health%22:[%22unhealthy%22]%7D HTTP/1.1\r\nX: {\"a\"}\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /_ping HTTP/1.1\r\n\r\n";
+        for split in 0..stream.len() {
+            let mut scanner = HeadScanner::default();
+            let mut out = vec![];
+            for part in [&stream[..split], &stream[split..]] {
+                let mut mended = vec![];
+                if scanner.feed_mending(part, &mut mended).unwrap() {
+                    out.extend(mended);
+                } else {
+                    out.extend_from_slice(part);
+                }
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(expected),
+                "split at {split}"
+            );
+        }
+        let mut untouched = vec![];
+        assert!(!HeadScanner::default()
+            .feed_mending(
+                b"GET /containers/json?all=1 HTTP/1.1\r\n\r\n",
+                &mut untouched
+            )
+            .unwrap());
+        assert!(untouched.is_empty());
     }
 
     #[test]

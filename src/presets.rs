@@ -64,7 +64,35 @@ pub struct Preset {
 }
 
 /// Every preset file, by name.
-pub const FILES: &[(&str, &str)] = &[];
+pub const FILES: &[(&str, &str)] = &[
+    ("autoheal", include_str!("../presets/autoheal.toml")),
+    ("beszel-agent", include_str!("../presets/beszel-agent.toml")),
+    (
+        "caddy-docker-proxy",
+        include_str!("../presets/caddy-docker-proxy.toml"),
+    ),
+    ("crowdsec", include_str!("../presets/crowdsec.toml")),
+    ("diun", include_str!("../presets/diun.toml")),
+    (
+        "docker-cli-readonly",
+        include_str!("../presets/docker-cli-readonly.toml"),
+    ),
+    ("dozzle", include_str!("../presets/dozzle.toml")),
+    ("glance", include_str!("../presets/glance.toml")),
+    ("homarr", include_str!("../presets/homarr.toml")),
+    ("homepage", include_str!("../presets/homepage.toml")),
+    ("inventory", include_str!("../presets/inventory.toml")),
+    ("nginx-proxy", include_str!("../presets/nginx-proxy.toml")),
+    (
+        "portainer-readonly",
+        include_str!("../presets/portainer-readonly.toml"),
+    ),
+    ("promtail", include_str!("../presets/promtail.toml")),
+    ("traefik", include_str!("../presets/traefik.toml")),
+    ("uptime-kuma", include_str!("../presets/uptime-kuma.toml")),
+    ("watchtower", include_str!("../presets/watchtower.toml")),
+    ("wud", include_str!("../presets/wud.toml")),
+];
 
 /// The name of the preset that reads everything but the swarm's join tokens, and writes nothing.
 pub const READ_ONLY: &str = "read-only";

@@ -215,7 +215,11 @@ fn each_preset_passes_its_clients_sequence_and_nothing_outside_it() {
         let proxy = harness::Proxy::start(&[("PRESET", preset.name)]);
         for call in &preset.file.as_ref().unwrap().replay {
             let (call, status, message) = replay(&proxy, &objects, call);
-            if message.starts_with("dockgate: ") {
+            // The engine never refuses a HEAD with 403 nor answers 400 without a message: those
+            // are dockgate's (a HEAD answer has no body to say so), or its HTTP parser's.
+            let head_refused = call.starts_with("HEAD ") && status == 403;
+            let unparsed = status == 0 || (status == 400 && message.is_empty());
+            if message.starts_with("dockgate: ") || head_refused || unparsed {
                 failures.push(format!(
                     "{}: {call} was refused ({status}): {message}",
                     preset.name
