@@ -15,8 +15,10 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::Method;
 
+use crate::api::Section;
 use crate::refusal::Refusal;
 use crate::session::Who;
+use crate::telemetry::Telemetry;
 
 /// The client end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +84,11 @@ pub struct Record {
     /// A copy: sharing the request's bytes would keep the whole buffer the head was read into
     /// alive for as long as the response streams (hours, for an event stream).
     pub path: Box<str>,
+    /// The API section of the route, when the path names one.
+    pub section: Option<Section>,
     pub start: Instant,
+    /// Told of the request when it ends, after its log line.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Record {
@@ -148,6 +154,7 @@ impl Record {
                 bytes_in = from_client, bytes = from_engine, us, %error
             ),
         }
+        self.telemetry.observe(self, &end);
     }
 }
 

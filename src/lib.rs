@@ -62,5 +62,6 @@ pub mod refusal;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod telemetry;
 pub mod tunnel;
 pub mod upstream;

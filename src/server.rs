@@ -135,6 +135,7 @@ pub async fn serve(
     reload::watch(config, sessions.clone(), stop.clone())?;
     let proxy = Arc::new(Proxy::new(
         sessions,
+        Arc::default(),
         config.max_body,
         upstream,
         tasks.clone(),

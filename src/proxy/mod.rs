@@ -16,13 +16,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{End, LoggedBody, Peer, Record};
-use crate::api::{Body, Inspection, Method, Seg, Target};
+use crate::api::{Body, Inspection, Lookup, Method, Section, Seg, Target};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
 use crate::policy;
 use crate::profile::Profile;
 use crate::refusal::Refusal;
 use crate::session::{Session, Sessions, Who};
+use crate::telemetry::Telemetry;
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
 
@@ -40,6 +41,8 @@ const MAX_LOOKUPS: usize = 64;
 pub struct Proxy {
     /// Who each connection is and which grant it has.
     sessions: Arc<Sessions>,
+    /// Where each finished request is reported besides the log.
+    telemetry: Arc<Telemetry>,
     /// The largest body read for inspection (`MAX_BODY`).
     max_body: usize,
     upstream: Upstream,
@@ -53,6 +56,8 @@ pub struct Proxy {
 /// the client asked to upgrade.
 #[derive(Debug)]
 struct Checked {
+    /// The API section of the route it matched.
+    section: Section,
     rewritten: Option<PathAndQuery>,
     upgrade: bool,
     /// What is judged before the request goes on, with the canonical path and the object the
@@ -63,6 +68,7 @@ struct Checked {
 impl Proxy {
     pub fn new(
         sessions: Arc<Sessions>,
+        telemetry: Arc<Telemetry>,
         max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
@@ -70,6 +76,7 @@ impl Proxy {
     ) -> Proxy {
         Proxy {
             sessions,
+            telemetry,
             max_body,
             engine: EngineFacts::default(),
             upstream,
@@ -95,23 +102,30 @@ impl Proxy {
         link: Arc<EngineLink>,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, Infallible> {
+        let start = Instant::now();
         let who = self.sessions.current(&session);
         let profile = &who.assignment.profile;
+        let (parts, body) = req.into_parts();
+        let checked = self.check(&who, &parts);
+        let section = match &checked {
+            Ok(checked) => Some(checked.section),
+            Err(_) => section_of(&parts),
+        };
         let record = Record {
             who: who.clone(),
-            method: req.method().clone(),
-            path: req.uri().path().into(),
-            start: Instant::now(),
+            method: parts.method.clone(),
+            path: parts.uri.path().into(),
+            section,
+            start,
+            telemetry: self.telemetry.clone(),
         };
-        let head = req.method() == hyper::Method::HEAD;
-        let request = format!("{} {}", req.method(), req.uri().path());
+        let head = parts.method == hyper::Method::HEAD;
         let refuse = |refusal: Refusal, close: bool| {
-            let refusal = who.explain(refusal, &request);
+            let refusal = who.explain(refusal, &format!("{} {}", record.method, record.path));
             record.end(End::Refused(&refusal));
             refusal.response(head, close).map(Either::Right)
         };
-        let (parts, body) = req.into_parts();
-        let mut checked = match self.check(&who, &parts) {
+        let mut checked = match checked {
             Ok(checked) => checked,
             Err(refusal) => {
                 // A client still uploading (a build context, an image) reads our answer only if
@@ -201,6 +215,7 @@ impl Proxy {
                 .flatten()
         };
         Ok(Checked {
+            section: allowed.section,
             rewritten,
             upgrade: upgrade.is_some(),
             inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
@@ -390,6 +405,15 @@ impl Proxy {
             }
         }
         response.map(|body| Either::Left(LoggedBody::new(body, record, status.as_u16())))
+    }
+}
+
+/// The section a refused request's route is in, when it names one (for logs and metrics).
+fn section_of(parts: &Parts) -> Option<Section> {
+    let target = Target::parse(parts.uri.path()).ok()?;
+    match target.route(Method::parse(parts.method.as_str())) {
+        Lookup::Route(section, _) => Some(section),
+        _ => None,
     }
 }
 

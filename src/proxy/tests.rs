@@ -26,6 +26,7 @@ fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Who) {
     let sessions = Sessions::new(clients, upstream.clone(), CancellationToken::new());
     let proxy = Proxy::new(
         Arc::new(sessions),
+        Arc::default(),
         1 << 20,
         upstream,
         TaskTracker::new(),
