@@ -174,6 +174,7 @@ impl<B> LoggedBody<B> {
     {
         // An empty body may never be polled; it is complete from the start.
         let complete = inner.is_end_stream();
+        record.telemetry.stream_opened();
         LoggedBody {
             inner,
             record,

@@ -24,6 +24,9 @@
 //! - [`access`]: one log record per request, written in one place when the request ends.
 //! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment and flags → a validated [`config::Config`].
+//! - [`telemetry`]: what each finished request tells besides its log line; [`metrics`] counts.
+//! - [`admin`]: the optional ADMIN_LISTEN endpoint (`/metrics`, `/healthz`, `/readyz`), with
+//!   [`engine_probe`] pinging the engine for readiness.
 //!
 //! Around it, for running without root:
 //!
@@ -41,17 +44,20 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod clients;
 pub mod config;
 pub mod directory;
 pub mod engine_facts;
+pub mod engine_probe;
 pub mod exec;
 pub mod head;
 pub mod health;
 pub mod inspect;
 pub mod limits;
 pub mod log_output;
+pub mod metrics;
 pub mod needs;
 pub mod policy;
 pub mod presets;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{file, Config, ListenAddr};
 use crate::profile::Profile;
 use crate::session::Sessions;
+use crate::telemetry::Telemetry;
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -42,7 +43,13 @@ fn stamp(path: &Path) -> Option<Stamp> {
 
 /// Starts watching, until `stop`. Must run inside the runtime; the SIGHUP handler is installed
 /// before this returns (without one, SIGHUP would end the process).
-pub fn watch(config: &Config, sessions: Arc<Sessions>, stop: CancellationToken) -> io::Result<()> {
+/// Each reload's outcome is told to `telemetry`.
+pub fn watch(
+    config: &Config,
+    sessions: Arc<Sessions>,
+    telemetry: Arc<Telemetry>,
+    stop: CancellationToken,
+) -> io::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
     let Some(path) = config.config_file.clone() else {
         tokio::spawn(async move {
@@ -60,6 +67,7 @@ pub fn watch(config: &Config, sessions: Arc<Sessions>, stop: CancellationToken) 
         default: config.profile(),
         listen: config.listen.clone(),
         sessions,
+        telemetry,
     };
     tokio::spawn(async move {
         let mut seen = stamp(&reloader.path);
@@ -90,6 +98,7 @@ struct Reloader {
     default: Profile,
     listen: Vec<ListenAddr>,
     sessions: Arc<Sessions>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Reloader {
@@ -100,9 +109,11 @@ impl Reloader {
                     tracing::warn!("{warning}");
                 }
                 let changes = self.sessions.replace(loaded.clients);
+                self.telemetry.reloaded(true);
                 tracing::info!("reloaded {} ({why}): {changes}", self.path.display());
             }
             Err(error) => {
+                self.telemetry.reloaded(false);
                 tracing::error!("not reloaded ({why}); the previous policy stays in force: {error}")
             }
         }

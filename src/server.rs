@@ -22,11 +22,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::Peer;
+use crate::admin;
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::head::Guarded;
+use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::reload;
 use crate::session::Sessions;
+use crate::telemetry::Telemetry;
 use crate::upstream::Upstream;
 
 /// A bound listening socket, not yet serving.
@@ -132,10 +135,17 @@ pub async fn serve(
         stop.clone(),
     ));
     sessions.start();
-    reload::watch(config, sessions.clone(), stop.clone())?;
+    let metrics = config.admin_listen.is_some().then(Arc::<Metrics>::default);
+    let telemetry = Arc::new(Telemetry {
+        metrics: metrics.clone(),
+    });
+    reload::watch(config, sessions.clone(), telemetry.clone(), stop.clone())?;
+    if let (Some(addr), Some(metrics)) = (&config.admin_listen, metrics) {
+        admin::start(addr, config, &upstream, metrics, &tasks, (&stop, &kill))?;
+    }
     let proxy = Arc::new(Proxy::new(
         sessions,
-        Arc::default(),
+        telemetry.clone(),
         config.max_body,
         upstream,
         tasks.clone(),
@@ -145,6 +155,7 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(config.max_connections)),
         head_timeout: (!config.head_timeout.is_zero()).then_some(config.head_timeout),
         proxy,
+        telemetry,
         tasks: tasks.clone(),
         stop: stop.clone(),
         kill: kill.clone(),
@@ -205,7 +216,7 @@ pub async fn serve(
 }
 
 /// A listener the accept loop can take connections from.
-trait Accept: Send + 'static {
+pub(crate) trait Accept: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     fn accept_peer(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
 }
@@ -245,6 +256,7 @@ struct Connections {
     /// left hyper altogether.
     head_timeout: Option<Duration>,
     proxy: Arc<Proxy>,
+    telemetry: Arc<Telemetry>,
     tasks: TaskTracker,
     /// Stop accepting; finish the requests under way.
     stop: CancellationToken,
@@ -289,6 +301,7 @@ impl Connections {
         peer: Peer,
         listener: Arc<str>,
     ) {
+        let _open = self.telemetry.connection_opened();
         let proxy = self.proxy.clone();
         let link = proxy.link();
         let session = Arc::new(proxy.open(listener, peer).await);

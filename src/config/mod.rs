@@ -72,6 +72,8 @@ pub enum LogLevel {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: Vec<ListenAddr>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (ADMIN_LISTEN); off when `None`.
+    pub admin_listen: Option<ListenAddr>,
     pub socket_path: PathBuf,
     pub log_level: LogLevel,
     pub policy: Policy,
@@ -130,6 +132,7 @@ impl Overrides {
 #[derive(Debug)]
 pub struct Builder {
     listen: Vec<ListenAddr>,
+    admin_listen: Option<ListenAddr>,
     disable_ipv6: bool,
     socket_path: Option<PathBuf>,
     log_level: Option<LogLevel>,
@@ -151,6 +154,7 @@ impl Builder {
     fn new() -> Builder {
         Builder {
             listen: vec![],
+            admin_listen: None,
             disable_ipv6: false,
             socket_path: None,
             log_level: None,
@@ -182,18 +186,16 @@ impl Builder {
             value.unwrap_or_else(|| panic!("{name} was not applied: its entry has no default"))
         }
         let disable_ipv6 = self.disable_ipv6;
+        let ipv4 = |a: ListenAddr| {
+            if disable_ipv6 {
+                values::ipv4_only(a)
+            } else {
+                a
+            }
+        };
         Config {
-            listen: self
-                .listen
-                .into_iter()
-                .map(|a| {
-                    if disable_ipv6 {
-                        values::ipv4_only(a)
-                    } else {
-                        a
-                    }
-                })
-                .collect(),
+            listen: self.listen.into_iter().map(ipv4).collect(),
+            admin_listen: self.admin_listen.map(ipv4),
             socket_path: set(self.socket_path, "SOCKET_PATH"),
             log_level: set(self.log_level, "LOG_LEVEL"),
             policy: Policy::new(self.granted),
@@ -249,6 +251,7 @@ impl Config {
         }
         let preset = builder.preset;
         let mut config = builder.build();
+        values::admin_apart(config.admin_listen.as_ref(), &config.listen)?;
         if let Some(preset) = preset {
             // The preset is the base; grant variables set beside it change it.
             let set = env

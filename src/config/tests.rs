@@ -593,3 +593,64 @@ fn head_timeout_takes_units_and_defaults_to_haproxys() {
     assert_eq!(head("0"), Ok(Duration::ZERO));
     assert_eq!(head("1h").unwrap_err().variable, "HEAD_TIMEOUT");
 }
+
+#[test]
+fn admin_listen_is_off_unless_set() {
+    assert_eq!(config(&[]).unwrap().admin_listen, None);
+    let c = config(&[("ADMIN_LISTEN", "tcp://127.0.0.1:9102")]).unwrap();
+    assert_eq!(
+        c.admin_listen,
+        Some(ListenAddr::Tcp {
+            addr: "127.0.0.1:9102".parse().unwrap(),
+            dual_stack: false
+        })
+    );
+    let c = config(&[("ADMIN_LISTEN", "unix:///run/dockgate/admin.sock")]).unwrap();
+    assert_eq!(
+        c.admin_listen,
+        Some(ListenAddr::Unix("/run/dockgate/admin.sock".into()))
+    );
+    assert_eq!(
+        config(&[("ADMIN_LISTEN", "9102")]).unwrap_err().variable,
+        "ADMIN_LISTEN"
+    );
+}
+
+#[test]
+fn admin_listen_on_a_listen_address_is_refused_naming_it() {
+    for (listen, admin) in [
+        ("tcp://127.0.0.1:2375", "tcp://127.0.0.1:2375"),
+        ("tcp://:2375", "tcp://127.0.0.1:2375"),
+        ("tcp://127.0.0.1:2375", "tcp://0.0.0.0:2375"),
+        (
+            "tcp://127.0.0.1:2375,unix:///run/dockgate/docker.sock",
+            "unix:///run/dockgate/docker.sock",
+        ),
+    ] {
+        let error = config(&[("LISTEN", listen), ("ADMIN_LISTEN", admin)]).unwrap_err();
+        assert_eq!(error.variable, "ADMIN_LISTEN", "{listen} {admin}");
+        assert!(error.to_string().contains("LISTEN's"), "{error}");
+    }
+    // A --listen flag replaces LISTEN, and is checked the same way.
+    let overrides = Overrides {
+        listen: vec!["tcp://127.0.0.1:9102".into()],
+        ..Overrides::default()
+    };
+    let error = Config::from_env(
+        &env(&[("ADMIN_LISTEN", "tcp://127.0.0.1:9102")]),
+        &overrides,
+    )
+    .unwrap_err();
+    assert_eq!(error.variable, "ADMIN_LISTEN");
+    // Another port, or another host's same port, is fine.
+    for (listen, admin) in [
+        ("tcp://127.0.0.1:2375", "tcp://127.0.0.1:9102"),
+        ("tcp://127.0.0.1:2375", "tcp://127.0.0.2:2375"),
+        (
+            "unix:///run/dockgate/docker.sock",
+            "unix:///run/dockgate/admin.sock",
+        ),
+    ] {
+        assert!(config(&[("LISTEN", listen), ("ADMIN_LISTEN", admin)]).is_ok());
+    }
+}

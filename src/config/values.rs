@@ -92,6 +92,36 @@ pub(super) fn ipv4_only(addr: ListenAddr) -> ListenAddr {
     }
 }
 
+/// Refuses an ADMIN_LISTEN that would take a LISTEN address (or its port on an overlapping
+/// host): the admin endpoint is not the proxy, and clients must never reach it by accident.
+pub(super) fn admin_apart(
+    admin: Option<&ListenAddr>,
+    listen: &[ListenAddr],
+) -> Result<(), ConfigError> {
+    let Some(admin) = admin else { return Ok(()) };
+    let clash = |other: &ListenAddr| match (admin, other) {
+        (ListenAddr::Unix(a), ListenAddr::Unix(b)) => a == b,
+        (ListenAddr::Tcp { addr: a, .. }, ListenAddr::Tcp { addr: b, .. }) => {
+            // Port 0 is a fresh port each time: two of them never meet.
+            a.port() == b.port()
+                && a.port() != 0
+                && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+        }
+        _ => false,
+    };
+    match listen.iter().find(|other| clash(other)) {
+        None => Ok(()),
+        Some(other) => Err(ConfigError {
+            variable: "ADMIN_LISTEN".into(),
+            value: admin.to_string(),
+            expected: format!(
+                "an address apart from LISTEN's ({other} is LISTEN's): the admin endpoint never \
+                 shares the proxy's port"
+            ),
+        }),
+    }
+}
+
 pub(super) fn parse_log_level(value: &str) -> Result<LogLevel, ConfigError> {
     match value.to_ascii_lowercase().as_str() {
         "emerg" | "alert" | "crit" | "err" | "error" => Ok(LogLevel::Error),

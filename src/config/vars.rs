@@ -116,6 +116,19 @@ pub const VARIABLES: &[Variable] = &[
                tcp://:2375 means all interfaces (IPv6 and IPv4).",
     },
     Variable {
+        name: "ADMIN_LISTEN",
+        kind: Kind::Value {
+            default: DefaultValue::Derived("off"),
+            read: |b, name, value| {
+                b.admin_listen = Some(parse_listen(name, value)?);
+                Ok(())
+            },
+        },
+        help: "Serve /metrics (Prometheus), /healthz and /readyz here: tcp://HOST:PORT or \
+               unix:///path, never a LISTEN address. Bound after the privilege drop, so a port \
+               above 1024.",
+    },
+    Variable {
         name: "SOCKET_PATH",
         kind: Kind::Value {
             default: DefaultValue::Parsed("/var/run/docker.sock"),

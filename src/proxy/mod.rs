@@ -387,6 +387,7 @@ impl Proxy {
             if let Some(client_upgrade) = client_upgrade {
                 let engine_upgrade = hyper::upgrade::on(&mut response);
                 let kill = self.kill.clone();
+                self.telemetry.tunnel_opened();
                 self.tunnels.spawn(async move {
                     let (relayed, error) = tokio::select! {
                         relayed = tunnel::relay(client_upgrade, engine_upgrade) => match relayed {

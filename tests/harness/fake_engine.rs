@@ -302,6 +302,8 @@ impl Shared {
         match path.strip_prefix("/v1.41").unwrap_or(path) {
             "/info" => (200, r#"{"CgroupVersion":"2","DefaultRuntime":"runc"}"#),
             "/version" => (200, r#"{"Version":"28.5.1"}"#),
+            // The admin endpoint's readiness probe.
+            "/_ping" => (200, "OK"),
             _ => (404, r#"{"message":"no such object"}"#),
         }
     }
