@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -24,7 +25,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,6 +35,9 @@ use crate::engine_probe::{self, Reachability};
 use crate::metrics::{self, Metrics};
 use crate::server::{Accept, Listener};
 use crate::upstream::Upstream;
+
+/// How long a request head may take, and a kept connection idle.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the endpoint answers from.
 struct State {
@@ -121,7 +125,7 @@ impl Serving {
                 }
                 Err(e) => {
                     tracing::warn!("admin endpoint: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
@@ -139,7 +143,11 @@ impl Serving {
             let state = state.clone();
             async move { Ok::<_, Infallible>(answer(&state, &req)) }
         });
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(io), service);
+        // A scraper sends its head at once; a connection that does not is not kept waiting on.
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let ended = tokio::select! {
             ended = conn.as_mut() => ended,

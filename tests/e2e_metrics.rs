@@ -366,3 +366,74 @@ async fn a_follow_stream_is_open_until_it_ends_and_an_unreachable_engine_is_an_e
     let requests = samples(&scrape, "dockgate_requests_total", &["decision", "section"]);
     assert_eq!(requests[&key(&["error", "containers"])], 1.0);
 }
+
+#[test]
+fn an_engine_that_accepts_and_never_answers_is_unready_within_2_s() {
+    let dir = scratch("hang");
+    let engine = dir.join("engine.sock");
+    let admin_socket = dir.join("admin.sock");
+    let listen = format!("unix://{}", dir.join("dockgate.sock").display());
+    let admin_listen = format!("unix://{}", admin_socket.display());
+    let proxy = Proxy::start_paused(&[
+        ("SOCKET_PATH", engine.to_str().unwrap()),
+        ("LISTEN", &listen),
+        ("ADMIN_LISTEN", &admin_listen),
+    ]);
+    proxy.run(async move {
+        // Accepts every connection and holds it, reading nothing and answering nothing.
+        let listener = tokio::net::UnixListener::bind(&engine).unwrap();
+        tokio::spawn(async move {
+            let mut held = vec![];
+            while let Ok((io, _)) = listener.accept().await {
+                held.push(io);
+            }
+        });
+        let start = Instant::now();
+        loop {
+            let (status, text) = admin(&admin_socket, "/readyz").await;
+            assert_eq!(status, 503, "{text}");
+            if text.contains("did not answer its ping within 1 s") {
+                break;
+            }
+            assert!(start.elapsed() < BOUND, "{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            start.elapsed() <= Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    });
+}
+
+#[test]
+fn config_reloads_are_counted_by_result() {
+    let dir = scratch("reload");
+    let config = dir.join("dockgate.toml");
+    std::fs::write(&config, "[profiles.local]\nCONTAINERS = 1\n").unwrap();
+    let fake = FakeEngine::unstarted(Behaviour::Json);
+    let admin_socket = dir.join("admin.sock");
+    let listen = format!("unix://{}", dir.join("dockgate.sock").display());
+    let admin_listen = format!("unix://{}", admin_socket.display());
+    let proxy = Proxy::start_paused(&[
+        ("SOCKET_PATH", fake.socket()),
+        ("LISTEN", &listen),
+        ("ADMIN_LISTEN", &admin_listen),
+        ("CONFIG", config.to_str().unwrap()),
+    ]);
+    proxy.run(async move {
+        let reloads = || async {
+            let (_, text) = admin(&admin_socket, "/metrics").await;
+            let counted = samples(&parse(&text), "dockgate_config_reloads_total", &["result"]);
+            (counted[&key(&["ok"])], counted[&key(&["failed"])])
+        };
+        assert_eq!(reloads().await, (0.0, 0.0));
+        // The file is looked at once a second; the paused clock makes that instant.
+        std::fs::write(&config, "[profiles.local]\nCONTAINERS = \"perhaps\"\n").unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(reloads().await, (0.0, 1.0));
+        std::fs::write(&config, "[profiles.local]\nCONTAINERS = 1\nNETWORKS = 1\n").unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(reloads().await, (1.0, 1.0));
+    });
+}
