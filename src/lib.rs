@@ -9,9 +9,14 @@
 //! - [`server`]: binds listeners, accepts connections, serves HTTP/1 with upgrades, and shuts
 //!   down gracefully.
 //! - [`head`]: checks each request head's bytes before hyper parses them (bare CR/LF).
+//! - [`session`]: a connection's client, worked out once, and the grant it has now (looked up
+//!   again only after a reload or a container change).
+//! - [`clients`]: identities and the rules that give them profiles; pure.
+//! - [`directory`]: the containers behind client addresses, kept current from engine events.
 //! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
-//! - [`profile`]: a grant (route flags + body switches), chosen once per connection.
+//! - [`profile`]: a grant (route flags + body switches) and its effective form.
+//! - [`presets`]: built-in profiles for the clients people run, read from their source.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
 //! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...),
 //!   judged as the engine reads them, with what they borrow from other objects.
@@ -22,8 +27,10 @@
 //! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request, written in one place when the request ends.
+//! - [`telemetry`]: what else hears of each finished request.
 //! - [`log_output`]: log lines to stderr, batched while busy.
-//! - [`config`]: environment and flags → a validated [`config::Config`].
+//! - [`config`]: environment, flags and the config file → a validated [`config::Config`].
+//! - [`reload`]: the config file read again on SIGHUP or change, put in force only if valid.
 //!
 //! Around it, for running without root:
 //!
