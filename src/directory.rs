@@ -43,6 +43,9 @@ pub struct Directory {
     running: AtomicBool,
     /// One re-list at a time; connections from unknown addresses wait on it.
     relist: tokio::sync::Mutex<()>,
+    /// Addresses a fresh list did not know, until the next change: a host-network client's
+    /// every connection would otherwise list the engine's containers again.
+    misses: std::sync::Mutex<std::collections::HashSet<IpAddr>>,
 }
 
 impl Directory {
@@ -53,6 +56,7 @@ impl Directory {
             epoch,
             running: AtomicBool::new(false),
             relist: tokio::sync::Mutex::new(()),
+            misses: Default::default(),
         }
     }
 
@@ -76,7 +80,9 @@ impl Directory {
         if let Some(found) = self.lookup(ip) {
             return Some(found);
         }
-        if self.by_ip.read().expect("never poisoned").is_none() {
+        if self.by_ip.read().expect("never poisoned").is_none()
+            || self.misses.lock().expect("never poisoned").contains(&ip)
+        {
             return None;
         }
         let seen = self.epoch.load(Ordering::Acquire);
@@ -91,7 +97,11 @@ impl Directory {
             }
         })
         .await;
-        self.lookup(ip)
+        let found = self.lookup(ip);
+        if found.is_none() {
+            self.misses.lock().expect("never poisoned").insert(ip);
+        }
+        found
     }
 
     /// Starts following the engine, once; until `cancel`.
@@ -110,6 +120,7 @@ impl Directory {
 
     fn replace(&self, map: Option<HashMap<IpAddr, Arc<Container>>>) {
         *self.by_ip.write().expect("never poisoned") = map;
+        self.misses.lock().expect("never poisoned").clear();
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 

@@ -577,3 +577,62 @@ fn a_refusal_log_line_parses_into_needs_and_the_clients_message() {
     let reason: String = serde_json::from_str(quoted).expect("a quoted string");
     assert_eq!(reason, message);
 }
+
+#[test]
+fn check_prints_each_profiles_grant_and_refuses_a_broken_file_with_its_line() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = dockgate(&[])
+        .args([
+            "check",
+            &format!("{root}/examples/many-clients/dockgate.toml"),
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains(
+            "profile inventory (line 11; rule on line 31):\n  CONTAINERS=1 EVENTS=1 NETWORKS=1"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("profile traefik (preset; rule on line 23):"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("profile default (the environment"),
+        "{printed}"
+    );
+    for entry in std::fs::read_dir(format!("{root}/tests/config/invalid")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = dockgate(&[]).arg("check").arg(&path).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {said}", path.display());
+        assert!(
+            said.starts_with(&format!("dockgate check: {}:", path.display())),
+            "{said}"
+        );
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+    // CONFIG names the file when no argument does.
+    let valid = format!("{root}/tests/config/valid/listener-per-client.toml");
+    let out = dockgate(&[
+        ("CONFIG", &valid),
+        ("LISTEN", "unix:///run/dockgate/traefik.sock"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
