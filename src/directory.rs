@@ -330,3 +330,50 @@ async fn list(link: &EngineLink) -> Result<HashMap<IpAddr, Arc<Container>>, Stri
     }
     Ok(map)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_taken_whole_lines_at_a_time() {
+        let mut pending = br#"{"Type":"container","Action":"start"}
+{"Type":"network","Action":"connect"}
+{"Type":"container","Act"#
+            .to_vec();
+        let events = complete_events(&mut pending);
+        assert_eq!(events.len(), 2);
+        assert_eq!(pending, br#"{"Type":"container","Act"#);
+        pending.extend_from_slice(b"ion\":\"exec_create: sh\"}\n");
+        let events = complete_events(&mut pending);
+        assert!(pending.is_empty());
+        assert!(
+            !events.into_iter().any(relevant),
+            "an exec changes no address"
+        );
+    }
+
+    #[test]
+    fn what_changes_an_address_name_or_label_is_relevant() {
+        let event = |kind: &str, action: &str| Event {
+            kind: kind.into(),
+            action: action.into(),
+        };
+        for (kind, action) in [
+            ("container", "start"),
+            ("container", "die"),
+            ("container", "rename"),
+            ("network", "connect"),
+            ("network", "disconnect"),
+        ] {
+            assert!(relevant(event(kind, action)), "{kind} {action}");
+        }
+        for (kind, action) in [
+            ("container", "exec_start: sh"),
+            ("image", "pull"),
+            ("volume", "create"),
+        ] {
+            assert!(!relevant(event(kind, action)), "{kind} {action}");
+        }
+    }
+}
