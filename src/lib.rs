@@ -40,6 +40,8 @@
 //!   socket's group.
 //! - [`limits`]: raises the open-file limit at start-up.
 //! - [`health`]: `dockgate healthcheck`, for images with no shell.
+//! - [`explain`]: `dockgate explain`, one request judged offline by the proxy's own decision
+//!   code, with the grant that decided or the change that would allow it.
 //!
 //! No `unsafe` anywhere: privilege changes and resource limits go through nix's safe wrappers,
 //! and `dockgate exec` hands the command its environment through `Command` rather than changing
@@ -54,6 +56,7 @@ pub mod config;
 pub mod directory;
 pub mod engine_facts;
 pub mod exec;
+pub mod explain;
 pub mod head;
 pub mod health;
 pub mod inspect;

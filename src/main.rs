@@ -67,6 +67,32 @@ enum Command {
         #[arg(value_name = "CONFIG")]
         file: Option<PathBuf>,
     },
+    /// Judge one request offline with the proxy's own code: allowed or refused, the route and
+    /// section, the grant that decided, or the smallest change that would allow it. The grant is
+    /// the environment's, and with --config (or CONFIG) the file's profiles and rules. Exit
+    /// status 0 allowed, 1 refused, 3 when it depends on the engine (objects the request takes
+    /// from, or the engine's defaults), 2 on a usage or configuration error.
+    Explain {
+        /// The config file [default: CONFIG].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Who asks: a container name, project/service, an IP address, uid:N or gid:N
+        /// [default: a client no rule names].
+        #[arg(long, value_name = "NAME|ADDR")]
+        client: Option<String>,
+        /// A whole HTTP request as sent on the wire (a capture), instead of METHOD PATH.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["method", "path", "body"])]
+        raw: Option<PathBuf>,
+        /// GET, POST, ...
+        #[arg(required_unless_present = "raw")]
+        method: Option<String>,
+        /// The request target, /v1.41/containers/json?all=1 (or a URL, as curl takes it).
+        #[arg(required_unless_present = "raw")]
+        path: Option<String>,
+        /// The request body, from a file or - for stdin.
+        #[arg(value_name = "BODY-FILE")]
+        body: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +124,29 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Check { file }) = &cli.command {
         return check(file.as_deref(), &env, &overrides);
+    }
+    if let Some(Command::Explain {
+        config,
+        client,
+        raw,
+        method,
+        path,
+        body,
+    }) = &cli.command
+    {
+        let mut env = env;
+        if let Some(config) = config {
+            env.insert("CONFIG".into(), config.display().to_string());
+        }
+        let request = match raw {
+            Some(raw) => Request::Raw(raw),
+            None => Request::Args {
+                method: method.as_deref().unwrap_or_default(),
+                path: path.as_deref().unwrap_or_default(),
+                body: body.as_deref(),
+            },
+        };
+        return explain(&env, &overrides, client.as_deref(), request);
     }
     let config = match Config::from_env(&env, &overrides) {
         Ok(config) => config,
@@ -279,6 +328,77 @@ fn check(
         dockgate::clients::summary(&loaded.clients, &loaded.defined)
     );
     ExitCode::SUCCESS
+}
+
+/// The request `dockgate explain` is given.
+enum Request<'a> {
+    Raw(&'a std::path::Path),
+    Args {
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a std::path::Path>,
+    },
+}
+
+fn explain(
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+    client: Option<&str>,
+    request: Request<'_>,
+) -> ExitCode {
+    use dockgate::explain::{self, Asked, Engine};
+    let failed = |message: &dyn std::fmt::Display| {
+        eprintln!("dockgate explain: {message}");
+        ExitCode::from(2)
+    };
+    let config = match Config::from_env(env, overrides) {
+        Ok(config) => config,
+        Err(e) => return failed(&e),
+    };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let read_file = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        if path.as_os_str() == "-" {
+            let mut bytes = vec![];
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+            Ok(bytes)
+        } else {
+            std::fs::read(path)
+        }
+    };
+    let read = match request {
+        Request::Raw(path) => match read_file(path) {
+            Ok(bytes) => Asked::from_http(&bytes),
+            Err(e) => return failed(&format!("{}: {e}", path.display())),
+        },
+        Request::Args { method, path, body } => {
+            let bytes = match body.map(read_file).transpose() {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return failed(&format!("{}: {e}", body.unwrap_or(path.as_ref()).display()))
+                }
+            };
+            Asked::new(method, path, bytes.as_deref())
+        }
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => return failed(&e),
+    };
+    let identity = match explain::identity(client, &config.listen) {
+        Ok(identity) => identity,
+        Err(e) => return failed(&e),
+    };
+    let explained = explain::explain(
+        &config.clients,
+        &identity,
+        &read,
+        config.max_body,
+        Engine::Offline,
+    );
+    print!("{explained}");
+    ExitCode::from(explained.exit_code())
 }
 
 fn exec(

@@ -91,7 +91,8 @@ impl Who {
     }
 }
 
-fn add(profile: &str, grants: &str) -> String {
+/// Where a grant goes, in a refusal's words: the default profile's is the environment.
+pub fn add(profile: &str, grants: &str) -> String {
     if profile == DEFAULT_PROFILE {
         format!("set {grants} in the environment (the default grant)")
     } else {
