@@ -552,7 +552,7 @@ impl fmt::Display for Explanation {
         };
         let identity = &self.who.identity;
         if identity.peer == anonymous && identity.container.is_none() {
-            writeln!(f, "client:  any client no rule names ({grant})")?;
+            writeln!(f, "client:  an unnamed client ({grant})")?;
         } else {
             writeln!(f, "client:  {identity} ({grant})")?;
         }
@@ -615,8 +615,8 @@ impl fmt::Display for Explanation {
                     .collect();
                 writeln!(
                     f,
-                    "asks:    {}: the request takes from it, and the running proxy asks the \
-                     engine what they give before it decides",
+                    "asks:    {}: the request takes from these, and the running proxy asks the \
+                     engine about them before it decides",
                     names.join(", ")
                 )?;
                 match &**if_none {

@@ -77,7 +77,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Who asks: a container name, project/service, an IP address, uid:N or gid:N
-        /// [default: a client no rule names].
+        /// [default: an unnamed client, which only listener rules match].
         #[arg(long, value_name = "NAME|ADDR")]
         client: Option<String>,
         /// A whole HTTP request as sent on the wire (a capture), instead of METHOD PATH.
