@@ -19,8 +19,8 @@ use crate::access::{End, LoggedBody, Peer, Record};
 use crate::api::{Body, Inspection, Lookup, Method, Section, Seg, Target};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
-use crate::policy;
-use crate::profile::Profile;
+use crate::learn::Mode;
+use crate::policy::{self, Flags, Policy};
 use crate::refusal::Refusal;
 use crate::session::{Session, Sessions, Who};
 use crate::telemetry::Telemetry;
@@ -43,6 +43,8 @@ pub struct Proxy {
     sessions: Arc<Sessions>,
     /// Where each finished request is reported besides the log.
     telemetry: Arc<Telemetry>,
+    /// Whether a refusal a grant would lift is let through (warn, learn).
+    mode: Mode,
     /// The largest body read for inspection (`MAX_BODY`).
     max_body: usize,
     upstream: Upstream,
@@ -63,12 +65,15 @@ struct Checked {
     /// What is judged before the request goes on, with the canonical path and the object the
     /// path names.
     inspection: Option<(Inspection, String, Option<String>)>,
+    /// The route refusal `MODE=warn|learn` let through.
+    waived: Option<Refusal>,
 }
 
 impl Proxy {
     pub fn new(
         sessions: Arc<Sessions>,
         telemetry: Arc<Telemetry>,
+        mode: Mode,
         max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
@@ -77,6 +82,7 @@ impl Proxy {
         Proxy {
             sessions,
             telemetry,
+            mode,
             max_body,
             engine: EngineFacts::default(),
             upstream,
@@ -104,7 +110,6 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let who = self.sessions.current(&session);
-        let profile = &who.assignment.profile;
         let (parts, body) = req.into_parts();
         let checked = self.check(&who, &parts);
         let section = match &checked {
@@ -134,11 +139,14 @@ impl Proxy {
                 return Ok(refuse(refusal, !drained));
             }
         };
+        if let Some(refusal) = checked.waived.take() {
+            record.waived(&refusal);
+        }
         let req = match checked.inspection.take() {
             None => Request::from_parts(parts, Either::Left(body)),
             Some((inspection, path, subject)) => {
                 let judged = self.inspect(
-                    profile,
+                    &record,
                     &link,
                     (parts, body),
                     inspection,
@@ -177,19 +185,31 @@ impl Proxy {
                 ))
             })?),
         };
-        let allowed = profile
-            .policy
-            .decide(Method::parse(method.as_str()), &target, upgrade)
-            .map_err(|refusal| Refusal {
-                status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
-                message: match refusal {
-                    policy::Refusal::NotGranted { .. } => {
-                        who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
-                    }
-                    _ => format!("{method} {} {refusal}", target.path()),
-                },
-                needs: refusal.needs(),
-            })?;
+        let refused = |refusal: policy::Refusal| Refusal {
+            status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
+            message: match refusal {
+                policy::Refusal::NotGranted { .. } => {
+                    who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
+                }
+                _ => format!("{method} {} {refusal}", target.path()),
+            },
+            needs: refusal.needs(),
+        };
+        let method_of = Method::parse(method.as_str());
+        let (allowed, waived) = match profile.policy.decide(method_of, &target, upgrade) {
+            Ok(allowed) => (allowed, None),
+            Err(refusal) => {
+                let refusal = refused(refusal);
+                if !self.waives(who, &refusal) {
+                    return Err(refusal);
+                }
+                // Judged on as if granted: the body still answers to the client's own grant.
+                let allowed = Policy::new(Flags::all_on())
+                    .decide(method_of, &target, upgrade)
+                    .map_err(refused)?;
+                (allowed, Some(refusal))
+            }
+        };
         let route = allowed.route;
         let inspection = route.inspection;
         let body_read = inspection.is_some_and(Inspection::reads_body);
@@ -219,7 +239,14 @@ impl Proxy {
             rewritten,
             upgrade: upgrade.is_some(),
             inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
+            waived,
         })
+    }
+
+    /// Whether `MODE=warn|learn` lets a refusal through: only one some grant would lift, and
+    /// not for a client whose label names a profile nobody defined.
+    fn waives(&self, who: &Who, refusal: &Refusal) -> bool {
+        self.mode.forwards() && !refusal.needs.is_empty() && who.assignment.undefined.is_none()
     }
 
     /// Reads an inspected route's body (up to MAX_BODY) if it judges one, judges the request,
@@ -227,7 +254,7 @@ impl Proxy {
     /// connection must close.
     async fn inspect(
         &self,
-        profile: &Profile,
+        record: &Record,
         link: &EngineLink,
         (mut parts, body): (Parts, Incoming),
         inspection: Inspection,
@@ -256,16 +283,26 @@ impl Proxy {
             body: parsed.as_ref(),
         };
         let verdict = self
-            .judge(&profile.body, link, request, &method, path)
+            .judge(
+                &record.who.assignment.profile.body,
+                link,
+                request,
+                &method,
+                path,
+            )
             .await;
-        if let Err(refusal) = verdict {
-            let close = match body {
-                Either::Left(unread) => {
-                    refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
-                }
-                Either::Right(_) => false,
-            };
-            return Err((refusal, close));
+        match verdict {
+            Err(refusal) if self.waives(&record.who, &refusal) => record.waived(&refusal),
+            Err(refusal) => {
+                let close = match body {
+                    Either::Left(unread) => {
+                        refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
+                    }
+                    Either::Right(_) => false,
+                };
+                return Err((refusal, close));
+            }
+            Ok(()) => {}
         }
         if let Some(bytes) = &bytes {
             parts.headers.remove(header::TRANSFER_ENCODING);

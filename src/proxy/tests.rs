@@ -1,4 +1,5 @@
 use super::*;
+use crate::profile::Profile;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -27,6 +28,7 @@ fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Who) {
     let proxy = Proxy::new(
         Arc::new(sessions),
         Arc::default(),
+        crate::learn::Mode::Enforce,
         1 << 20,
         upstream,
         TaskTracker::new(),
