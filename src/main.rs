@@ -211,13 +211,14 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         shutdown,
     ));
     if config.mode == Mode::Learn {
-        tracing::info!("{}", telemetry.learned.summary(config.mode));
+        tracing::warn!(target: "learn", "{}", telemetry.learned.summary(config.mode));
     }
     served.map_err(|e| e.to_string())
 }
 
 /// A task that prints the learned grants on each SIGUSR1, in any mode (SIGUSR1 would otherwise
-/// end the process).
+/// end the process). At warn, the level of the refusals it sums up, so a LOG_LEVEL that shows
+/// those shows it.
 fn print_learned(
     telemetry: Arc<Telemetry>,
     mode: Mode,
@@ -226,7 +227,7 @@ fn print_learned(
     let mut usr1 = signal(SignalKind::user_defined1())?;
     Ok(async move {
         while usr1.recv().await.is_some() {
-            tracing::info!("{}", telemetry.learned.summary(mode));
+            tracing::warn!(target: "learn", "{}", telemetry.learned.summary(mode));
         }
     })
 }
