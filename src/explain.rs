@@ -315,7 +315,7 @@ pub fn explain(
         }
     };
     let request = format!("{} {}", asked.parts.method, asked.parts.uri.path());
-    let (section, route, verdict) = match decide::head(&who, &asked.parts) {
+    let (section, route, verdict) = match decide::head(&who, &asked.parts, false) {
         Err(refusal) => {
             let (section, route) = match route_of(&asked.parts) {
                 Some((section, route)) => (Some(section), Some(route)),

@@ -28,6 +28,8 @@
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request, written in one place when the request ends.
 //! - [`telemetry`]: what else hears of each finished request.
+//! - [`learn`]: per client, what its grant refused and the smallest grant that would allow it
+//!   (`MODE=warn|learn` forwards those requests).
 //! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment, flags and the config file → a validated [`config::Config`].
 //! - [`reload`]: the config file read again on SIGHUP or change, put in force only if valid.
@@ -60,6 +62,7 @@ pub mod explain;
 pub mod head;
 pub mod health;
 pub mod inspect;
+pub mod learn;
 pub mod limits;
 pub mod log_output;
 pub mod needs;

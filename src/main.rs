@@ -8,12 +8,15 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::learn::Mode;
 use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Place, Plan, SocketState};
 use dockgate::server::{self, Listener};
+use dockgate::telemetry::Telemetry;
 
 /// A Docker socket proxy that explains its decisions.
 ///
@@ -59,6 +62,10 @@ enum Command {
     /// Exit 0 when the proxy (first LISTEN address) and the engine behind it answer /_ping; for
     /// HEALTHCHECK in an image with no shell or curl.
     Healthcheck,
+    /// Serve as MODE=learn does: forward what only a grant keeps out, and print per client the
+    /// smallest grant that allows everything it did, at exit and on SIGUSR1. For a trusted host:
+    /// the clients get what they ask for meanwhile.
+    Learn,
     /// Check a config file (default: CONFIG) with the environment's grant as the default, and
     /// print the effective grant of each profile and who gets it. Exit status 0 when the file
     /// is valid, 1 when it is not.
@@ -101,7 +108,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let env: BTreeMap<String, String> = std::env::vars_os()
+    let mut env: BTreeMap<String, String> = std::env::vars_os()
         .map(|(k, v)| {
             (
                 k.to_string_lossy().into_owned(),
@@ -117,6 +124,9 @@ fn main() -> ExitCode {
     }) = &cli.command
     {
         return exec(user, socket.clone(), wait, command, &env);
+    }
+    if let Some(Command::Learn) = &cli.command {
+        env.insert("MODE".into(), "learn".into());
     }
     let overrides = Overrides {
         listen: cli.listen,
@@ -234,13 +244,41 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         let log = log.clone();
         async move { log.batch_writes().await }
     });
+    let telemetry = Arc::new(Telemetry::default());
     let shutdown = {
         let _runtime = runtime.enter();
+        runtime.spawn(
+            print_learned(telemetry.clone(), config.mode)
+                .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?,
+        );
         shutdown_signal().map_err(|e| format!("cannot handle SIGTERM and SIGINT: {e}"))?
     };
-    runtime
-        .block_on(server::serve(listeners, config, shutdown))
-        .map_err(|e| e.to_string())
+    let served = runtime.block_on(server::serve(
+        listeners,
+        config,
+        telemetry.clone(),
+        shutdown,
+    ));
+    if config.mode == Mode::Learn {
+        tracing::warn!(target: "learn", "{}", telemetry.learned.summary(config.mode));
+    }
+    served.map_err(|e| e.to_string())
+}
+
+/// A task that prints the learned grants on each SIGUSR1, in any mode (SIGUSR1 would otherwise
+/// end the process). At warn, the level of the refusals it sums up, so a LOG_LEVEL that shows
+/// those shows it.
+fn print_learned(
+    telemetry: Arc<Telemetry>,
+    mode: Mode,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    Ok(async move {
+        while usr1.recv().await.is_some() {
+            tracing::warn!(target: "learn", "{}", telemetry.learned.summary(mode));
+        }
+    })
 }
 
 /// Stops start-up, with one line of advice, when the engine's socket cannot be used for a reason

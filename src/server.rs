@@ -27,6 +27,7 @@ use crate::head::Guarded;
 use crate::proxy::Proxy;
 use crate::reload;
 use crate::session::Sessions;
+use crate::telemetry::Telemetry;
 use crate::upstream::Upstream;
 
 /// A bound listening socket, not yet serving.
@@ -116,10 +117,11 @@ fn bind_unix(path: &Path, access: &UnixSocketAccess) -> io::Result<Listener> {
 /// Serves the listeners (bound from `config.listen`, in its order: a rule names a listener as
 /// LISTEN does) until `shutdown` completes, then stops accepting, lets open requests finish for
 /// the configured grace period, ends what is left, and returns. Meanwhile the config file, if
-/// any, is reloaded on SIGHUP and when it changes.
+/// any, is reloaded on SIGHUP and when it changes. Finished requests are told to `telemetry`.
 pub async fn serve(
     listeners: Vec<Listener>,
     config: &Config,
+    telemetry: Arc<Telemetry>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let tasks = TaskTracker::new();
@@ -135,7 +137,8 @@ pub async fn serve(
     reload::watch(config, sessions.clone(), stop.clone())?;
     let proxy = Arc::new(Proxy::new(
         sessions,
-        Arc::default(),
+        telemetry,
+        config.mode,
         config.max_body,
         upstream,
         tasks.clone(),

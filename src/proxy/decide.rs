@@ -36,11 +36,15 @@ pub struct Checked {
     /// What is judged before the request goes on, with the canonical path and the object the
     /// path names.
     pub inspection: Option<(Inspection, String, Option<String>)>,
+    /// The route refusal `MODE=warn|learn` let through.
+    pub waived: Option<Refusal>,
 }
 
 /// The request's head, judged: framing, canonical target, the grant's decision, whether it
-/// may carry a body, and what must be inspected. Needs no socket.
-pub fn head(who: &Who, req: &Parts) -> Result<Checked, Refusal> {
+/// may carry a body, and what must be inspected. Needs no socket. With `waive` (`MODE=warn` or
+/// `learn`), a route refusal some grant would lift is carried in `Checked::waived` instead, and
+/// the request is judged on as if granted: its body still answers to the client's own grant.
+pub fn head(who: &Who, req: &Parts, waive: bool) -> Result<Checked, Refusal> {
     let profile = &who.assignment.profile;
     check_framing(&req.headers)?;
     let uri = &req.uri;
@@ -61,19 +65,30 @@ pub fn head(who: &Who, req: &Parts) -> Result<Checked, Refusal> {
             ))
         })?),
     };
-    let allowed = profile
-        .policy
-        .decide(Method::parse(method.as_str()), &target, upgrade)
-        .map_err(|refusal| Refusal {
-            status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
-            message: match refusal {
-                policy::Refusal::NotGranted { .. } => {
-                    who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
-                }
-                _ => format!("{method} {} {refusal}", target.path()),
-            },
-            needs: refusal.needs(),
-        })?;
+    let refused = |refusal: policy::Refusal| Refusal {
+        status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
+        message: match refusal {
+            policy::Refusal::NotGranted { .. } => {
+                who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
+            }
+            _ => format!("{method} {} {refusal}", target.path()),
+        },
+        needs: refusal.needs(),
+    };
+    let method_of = Method::parse(method.as_str());
+    let (allowed, waived) = match profile.policy.decide(method_of, &target, upgrade) {
+        Ok(allowed) => (allowed, None),
+        Err(refusal) => {
+            let refusal = refused(refusal);
+            if !waive || refusal.needs.is_empty() {
+                return Err(refusal);
+            }
+            let allowed = policy::Policy::new(policy::Flags::all_on())
+                .decide(method_of, &target, upgrade)
+                .map_err(refused)?;
+            (allowed, Some(refusal))
+        }
+    };
     let route = allowed.route;
     let inspection = route.inspection;
     let body_read = inspection.is_some_and(Inspection::reads_body);
@@ -104,6 +119,7 @@ pub fn head(who: &Who, req: &Parts) -> Result<Checked, Refusal> {
         rewritten,
         upgrade: upgrade.is_some(),
         inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
+        waived,
     })
 }
 

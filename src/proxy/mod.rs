@@ -18,9 +18,9 @@ use crate::access::{End, LoggedBody, Peer, Record};
 use crate::api::Inspection;
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy};
-use crate::profile::Profile;
+use crate::learn::Mode;
 use crate::refusal::Refusal;
-use crate::session::{Session, Sessions};
+use crate::session::{Session, Sessions, Who};
 use crate::telemetry::Telemetry;
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
@@ -37,6 +37,8 @@ pub struct Proxy {
     sessions: Arc<Sessions>,
     /// Where each finished request is reported besides the log.
     telemetry: Arc<Telemetry>,
+    /// Whether a refusal a grant would lift is let through (warn, learn).
+    mode: Mode,
     /// The largest body read for inspection (`MAX_BODY`).
     max_body: usize,
     upstream: Upstream,
@@ -50,6 +52,7 @@ impl Proxy {
     pub fn new(
         sessions: Arc<Sessions>,
         telemetry: Arc<Telemetry>,
+        mode: Mode,
         max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
@@ -58,6 +61,7 @@ impl Proxy {
         Proxy {
             sessions,
             telemetry,
+            mode,
             max_body,
             engine: EngineFacts::default(),
             upstream,
@@ -85,9 +89,8 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let who = self.sessions.current(&session);
-        let profile = &who.assignment.profile;
         let (parts, body) = req.into_parts();
-        let checked = decide::head(&who, &parts);
+        let checked = decide::head(&who, &parts, self.waives(&who));
         let section = match &checked {
             Ok(checked) => Some(checked.section),
             Err(_) => decide::section_of(&parts),
@@ -115,11 +118,14 @@ impl Proxy {
                 return Ok(refuse(refusal, !drained));
             }
         };
+        if let Some(refusal) = checked.waived.take() {
+            record.waived(&refusal);
+        }
         let req = match checked.inspection.take() {
             None => Request::from_parts(parts, Either::Left(body)),
             Some((inspection, path, subject)) => {
                 let judged = self.inspect(
-                    profile,
+                    &record,
                     &link,
                     (parts, body),
                     inspection,
@@ -135,12 +141,18 @@ impl Proxy {
         Ok(self.forward(&link, req, checked, record).await)
     }
 
+    /// Whether `MODE=warn|learn` lets a refusal some grant would lift through for this client:
+    /// never for one whose label names a profile nobody defined.
+    fn waives(&self, who: &Who) -> bool {
+        self.mode.forwards() && who.assignment.undefined.is_none()
+    }
+
     /// Reads an inspected route's body (up to MAX_BODY) if it judges one, judges the request,
     /// and returns it with exactly the bytes judged as its body. On refusal, whether the
     /// connection must close.
     async fn inspect(
         &self,
-        profile: &Profile,
+        record: &Record,
         link: &EngineLink,
         (mut parts, body): (Parts, Incoming),
         inspection: Inspection,
@@ -166,16 +178,28 @@ impl Proxy {
             body: parsed.as_ref(),
         };
         let verdict = self
-            .judge(&profile.body, link, request, &method, path)
+            .judge(
+                &record.who.assignment.profile.body,
+                link,
+                request,
+                &method,
+                path,
+            )
             .await;
-        if let Err(refusal) = verdict {
-            let close = match body {
-                Either::Left(unread) => {
-                    refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
-                }
-                Either::Right(_) => false,
-            };
-            return Err((refusal, close));
+        match verdict {
+            Err(refusal) if self.waives(&record.who) && !refusal.needs.is_empty() => {
+                record.waived(&refusal)
+            }
+            Err(refusal) => {
+                let close = match body {
+                    Either::Left(unread) => {
+                        refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
+                    }
+                    Either::Right(_) => false,
+                };
+                return Err((refusal, close));
+            }
+            Ok(()) => {}
         }
         if let Some(bytes) = &bytes {
             parts.headers.remove(header::TRANSFER_ENCODING);

@@ -1,4 +1,5 @@
 use super::*;
+use crate::profile::Profile;
 use crate::session::Who;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -28,6 +29,7 @@ fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Who) {
     let proxy = Proxy::new(
         Arc::new(sessions),
         Arc::default(),
+        crate::learn::Mode::Enforce,
         1 << 20,
         upstream,
         TaskTracker::new(),
@@ -70,8 +72,9 @@ fn the_head_phase_judges_without_a_socket() {
         Flag::Section(Section::Exec),
         Flag::Post,
     ]);
-    let check =
-        |method, uri, headers: &[(&str, &str)]| decide::head(&who, &parts(method, uri, headers));
+    let check = |method, uri, headers: &[(&str, &str)]| {
+        decide::head(&who, &parts(method, uri, headers), false)
+    };
 
     let ok = check("GET", "/v1.41/containers/json", &[]).unwrap();
     assert!(ok.inspection.is_none() && ok.rewritten.is_none() && !ok.upgrade);
@@ -107,7 +110,7 @@ fn the_head_phase_judges_without_a_socket() {
     );
     assert_eq!(refused.needs.to_string(), "NETWORKS=1");
     let (_, none) = proxy_with(&[]);
-    let stop = decide::head(&none, &parts("POST", "/containers/x/stop", &[])).unwrap_err();
+    let stop = decide::head(&none, &parts("POST", "/containers/x/stop", &[]), false).unwrap_err();
     assert_eq!(
         stop.needs.to_string(),
         "ALLOW_STOP=1|ALLOW_RESTARTS=1|CONTAINERS=1+POST=1"
@@ -196,14 +199,14 @@ fn under_a_profile_a_refusal_names_the_client_and_where_the_fix_goes() {
         name: "vidar-api".into(),
         ..Default::default()
     }));
-    let refused = decide::head(&named, &parts("GET", "/v1.41/networks", &[])).unwrap_err();
+    let refused = decide::head(&named, &parts("GET", "/v1.41/networks", &[]), false).unwrap_err();
     assert_eq!(
         refused.message,
         "GET /networks is not allowed for vidar-api (profile discovery); add NETWORKS=1 to \
          profile discovery"
     );
     let default = who(Profile::defaults(), Some(crate::clients::DEFAULT_PROFILE));
-    let refused = decide::head(&default, &parts("GET", "/v1.41/networks", &[])).unwrap_err();
+    let refused = decide::head(&default, &parts("GET", "/v1.41/networks", &[]), false).unwrap_err();
     assert_eq!(
         refused.message,
         "GET /networks is not allowed for 172.30.0.5:40000 (profile default); set NETWORKS=1 in \
