@@ -46,6 +46,7 @@ fn record(telemetry: Arc<Telemetry>) -> Record {
 fn answered(bencher: divan::Bencher, metrics: bool) {
     let telemetry = Arc::new(Telemetry {
         metrics: metrics.then(Arc::<Metrics>::default),
+        ..Telemetry::default()
     });
     let record = record(telemetry.clone());
     let end = End::Answered {

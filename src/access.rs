@@ -100,6 +100,21 @@ impl Record {
             .unwrap_or(u64::MAX)
     }
 
+    /// Logs a refusal `MODE=warn|learn` lets through, at warn with what would allow it
+    /// (`decision=warn`), and tells telemetry; the request's own line follows when it ends.
+    pub fn waived(&self, refusal: &Refusal) {
+        let (peer, method, path) = (&self.who.identity.peer, &self.method, &*self.path);
+        let (container, profile) = (
+            self.who.container().map(tracing::field::display),
+            self.who.profile().map(tracing::field::display),
+        );
+        let (status, needs, text) = (refusal.status.as_u16(), &refusal.needs, refusal.text());
+        tracing::warn!(
+            target: "access", client = %peer, container, profile, %method, %path, decision = %"warn", status, %needs, reason = ?text
+        );
+        self.telemetry.waived(self, refusal);
+    }
+
     /// Writes the request's one log line. Refusals carry the message in a quoted `reason=` field
     /// and `needs=` as `crate::needs` writes it.
     pub fn end(&self, end: End<'_>) {

@@ -32,8 +32,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::engine_probe::{self, Reachability};
-use crate::metrics::{self, Metrics};
+use crate::metrics;
 use crate::server::{Accept, Listener};
+use crate::telemetry::Telemetry;
 use crate::upstream::Upstream;
 
 /// How long a request head may take, and a kept connection idle.
@@ -41,7 +42,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the endpoint answers from.
 struct State {
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     reachability: Arc<Reachability>,
 }
 
@@ -51,7 +52,7 @@ pub fn start(
     addr: &ListenAddr,
     config: &Config,
     upstream: &Upstream,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     tasks: &TaskTracker,
     (stop, kill): (&CancellationToken, &CancellationToken),
 ) -> io::Result<()> {
@@ -71,12 +72,12 @@ pub fn start(
     engine_probe::start(
         upstream,
         reachability.clone(),
-        metrics.clone(),
+        telemetry.clone(),
         tasks,
         stop.clone(),
     );
     let state = Arc::new(State {
-        metrics,
+        telemetry,
         reachability,
     });
     let serving = Serving {
@@ -179,7 +180,10 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("unready: {why}\n")),
         },
         "/metrics" => {
-            let mut response = text(StatusCode::OK, state.metrics.render());
+            let Some(metrics) = &state.telemetry.metrics else {
+                return text(StatusCode::NOT_FOUND, "metrics are not kept\n".into());
+            };
+            let mut response = text(StatusCode::OK, metrics.render());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(metrics::CONTENT_TYPE),

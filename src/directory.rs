@@ -43,6 +43,9 @@ pub struct Directory {
     running: AtomicBool,
     /// One re-list at a time; connections from unknown addresses wait on it.
     relist: tokio::sync::Mutex<()>,
+    /// Addresses a fresh list did not know, until the next change: a host-network client's
+    /// every connection would otherwise list the engine's containers again.
+    misses: std::sync::Mutex<std::collections::HashSet<IpAddr>>,
 }
 
 impl Directory {
@@ -53,6 +56,7 @@ impl Directory {
             epoch,
             running: AtomicBool::new(false),
             relist: tokio::sync::Mutex::new(()),
+            misses: Default::default(),
         }
     }
 
@@ -76,7 +80,9 @@ impl Directory {
         if let Some(found) = self.lookup(ip) {
             return Some(found);
         }
-        if self.by_ip.read().expect("never poisoned").is_none() {
+        if self.by_ip.read().expect("never poisoned").is_none()
+            || self.misses.lock().expect("never poisoned").contains(&ip)
+        {
             return None;
         }
         let seen = self.epoch.load(Ordering::Acquire);
@@ -91,7 +97,11 @@ impl Directory {
             }
         })
         .await;
-        self.lookup(ip)
+        let found = self.lookup(ip);
+        if found.is_none() {
+            self.misses.lock().expect("never poisoned").insert(ip);
+        }
+        found
     }
 
     /// Starts following the engine, once; until `cancel`.
@@ -110,6 +120,7 @@ impl Directory {
 
     fn replace(&self, map: Option<HashMap<IpAddr, Arc<Container>>>) {
         *self.by_ip.write().expect("never poisoned") = map;
+        self.misses.lock().expect("never poisoned").clear();
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -318,4 +329,51 @@ async fn list(link: &EngineLink) -> Result<HashMap<IpAddr, Arc<Container>>, Stri
         }
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_taken_whole_lines_at_a_time() {
+        let mut pending = br#"{"Type":"container","Action":"start"}
+{"Type":"network","Action":"connect"}
+{"Type":"container","Act"#
+            .to_vec();
+        let events = complete_events(&mut pending);
+        assert_eq!(events.len(), 2);
+        assert_eq!(pending, br#"{"Type":"container","Act"#);
+        pending.extend_from_slice(b"ion\":\"exec_create: sh\"}\n");
+        let events = complete_events(&mut pending);
+        assert!(pending.is_empty());
+        assert!(
+            !events.into_iter().any(relevant),
+            "an exec changes no address"
+        );
+    }
+
+    #[test]
+    fn what_changes_an_address_name_or_label_is_relevant() {
+        let event = |kind: &str, action: &str| Event {
+            kind: kind.into(),
+            action: action.into(),
+        };
+        for (kind, action) in [
+            ("container", "start"),
+            ("container", "die"),
+            ("container", "rename"),
+            ("network", "connect"),
+            ("network", "disconnect"),
+        ] {
+            assert!(relevant(event(kind, action)), "{kind} {action}");
+        }
+        for (kind, action) in [
+            ("container", "exec_start: sh"),
+            ("image", "pull"),
+            ("volume", "create"),
+        ] {
+            assert!(!relevant(event(kind, action)), "{kind} {action}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::engine_facts::USER_AGENT;
-use crate::metrics::Metrics;
+use crate::telemetry::Telemetry;
 use crate::upstream::{EngineLink, Upstream};
 
 pub const INTERVAL: Duration = Duration::from_millis(500);
@@ -80,7 +80,7 @@ impl Reachability {
 pub fn start(
     upstream: &Upstream,
     reachability: Arc<Reachability>,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     tasks: &TaskTracker,
     stop: CancellationToken,
 ) {
@@ -102,7 +102,7 @@ pub fn start(
                     TIMEOUT.as_secs()
                 ))
             });
-            metrics.engine_reachable(outcome.is_ok());
+            telemetry.engine_reachable(outcome.is_ok());
             reachability.record(outcome);
         }
     });

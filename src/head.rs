@@ -319,15 +319,22 @@ impl<IO> Guarded<IO> {
     }
 }
 
+impl HeadError {
+    /// The 400 the client gets.
+    pub fn refusal(self) -> Refusal {
+        let what = match self {
+            HeadError::BareLf => "its head has a line ending in a bare LF",
+            HeadError::BareCr => "its head has a bare CR",
+            HeadError::Folded => "its head folds a header over two lines (obsolete line folding)",
+            HeadError::RepeatedLength => "it has more than one Content-Length",
+            HeadError::LengthAndEncoding => "it has both Content-Length and Transfer-Encoding",
+        };
+        Refusal::bad_request(format!("the request is refused: {what}"))
+    }
+}
+
 fn refusal_response(error: HeadError) -> Vec<u8> {
-    let what = match error {
-        HeadError::BareLf => "its head has a line ending in a bare LF",
-        HeadError::BareCr => "its head has a bare CR",
-        HeadError::Folded => "its head folds a header over two lines (obsolete line folding)",
-        HeadError::RepeatedLength => "it has more than one Content-Length",
-        HeadError::LengthAndEncoding => "it has both Content-Length and Transfer-Encoding",
-    };
-    Refusal::bad_request(format!("the request is refused: {what}")).http1_bytes()
+    error.refusal().http1_bytes()
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {

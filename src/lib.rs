@@ -9,9 +9,14 @@
 //! - [`server`]: binds listeners, accepts connections, serves HTTP/1 with upgrades, and shuts
 //!   down gracefully.
 //! - [`head`]: checks each request head's bytes before hyper parses them (bare CR/LF).
+//! - [`session`]: a connection's client, worked out once, and the grant it has now (looked up
+//!   again only after a reload or a container change).
+//! - [`clients`]: identities and the rules that give them profiles; pure.
+//! - [`directory`]: the containers behind client addresses, kept current from engine events.
 //! - [`proxy`]: checks framing and the target, asks the policy, forwards, streams the response.
 //! - [`api`]: the Docker API's routes as data, and the canonical form of a request target.
-//! - [`profile`]: a grant (route flags + body switches), chosen once per connection.
+//! - [`profile`]: a grant (route flags + body switches) and its effective form.
+//! - [`presets`]: built-in profiles for the clients people run, read from their source.
 //! - [`policy`]: granted variables + route → allow, or refusal with the fix. Pure.
 //! - [`inspect`]: request bodies and queries that decide privilege (privileged, host mounts...),
 //!   judged as the engine reads them, with what they borrow from other objects.
@@ -22,11 +27,14 @@
 //! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request, written in one place when the request ends.
+//! - [`telemetry`]: what else hears of each finished request.
+//! - [`learn`]: per client, what its grant refused and the smallest grant that would allow it
+//!   (`MODE=warn|learn` forwards those requests).
 //! - [`log_output`]: log lines to stderr, batched while busy.
-//! - [`config`]: environment and flags → a validated [`config::Config`].
-//! - [`telemetry`]: what each finished request tells besides its log line; [`metrics`] counts.
-//! - [`admin`]: the optional ADMIN_LISTEN endpoint (`/metrics`, `/healthz`, `/readyz`), with
-//!   [`engine_probe`] pinging the engine for readiness.
+//! - [`config`]: environment, flags and the config file → a validated [`config::Config`].
+//! - [`reload`]: the config file read again on SIGHUP or change, put in force only if valid.
+//! - [`metrics`]: the counters ADMIN_LISTEN's [`admin`] endpoint serves, with [`engine_probe`]
+//!   pinging the engine for `/readyz`.
 //!
 //! Around it, for running without root:
 //!
@@ -36,6 +44,8 @@
 //!   socket's group.
 //! - [`limits`]: raises the open-file limit at start-up.
 //! - [`health`]: `dockgate healthcheck`, for images with no shell.
+//! - [`explain`]: `dockgate explain`, one request judged offline by the proxy's own decision
+//!   code, with the grant that decided or the change that would allow it.
 //!
 //! No `unsafe` anywhere: privilege changes and resource limits go through nix's safe wrappers,
 //! and `dockgate exec` hands the command its environment through `Command` rather than changing
@@ -52,9 +62,11 @@ pub mod directory;
 pub mod engine_facts;
 pub mod engine_probe;
 pub mod exec;
+pub mod explain;
 pub mod head;
 pub mod health;
 pub mod inspect;
+pub mod learn;
 pub mod limits;
 pub mod log_output;
 pub mod metrics;

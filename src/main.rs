@@ -8,12 +8,15 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::learn::Mode;
 use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Place, Plan, SocketState};
 use dockgate::server::{self, Listener};
+use dockgate::telemetry::Telemetry;
 
 /// A Docker socket proxy that explains its decisions.
 ///
@@ -59,6 +62,10 @@ enum Command {
     /// Exit 0 when the proxy (first LISTEN address) and the engine behind it answer /_ping; for
     /// HEALTHCHECK in an image with no shell or curl.
     Healthcheck,
+    /// Serve as MODE=learn does: forward what only a grant keeps out, and print per client the
+    /// smallest grant that allows everything it did, at exit and on SIGUSR1. For a trusted host:
+    /// the clients get what they ask for meanwhile.
+    Learn,
     /// Check a config file (default: CONFIG) with the environment's grant as the default, and
     /// print the effective grant of each profile and who gets it. Exit status 0 when the file
     /// is valid, 1 when it is not.
@@ -66,6 +73,32 @@ enum Command {
         /// The config file [default: CONFIG].
         #[arg(value_name = "CONFIG")]
         file: Option<PathBuf>,
+    },
+    /// Judge one request offline with the proxy's own code: allowed or refused, the route and
+    /// section, the grant that decided, or the smallest change that would allow it. The grant is
+    /// the environment's, and with --config (or CONFIG) the file's profiles and rules. Exit
+    /// status 0 allowed, 1 refused, 3 when it depends on the engine (objects the request takes
+    /// from, or the engine's defaults), 2 on a usage or configuration error.
+    Explain {
+        /// The config file [default: CONFIG].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Who asks: a container name, project/service, an IP address, uid:N or gid:N
+        /// [default: an unnamed client, which only listener rules match].
+        #[arg(long, value_name = "NAME|ADDR")]
+        client: Option<String>,
+        /// A whole HTTP request as sent on the wire (a capture), instead of METHOD PATH.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["method", "path", "body"])]
+        raw: Option<PathBuf>,
+        /// GET, POST, ...
+        #[arg(required_unless_present = "raw")]
+        method: Option<String>,
+        /// The request target, /v1.41/containers/json?all=1 (or a URL, as curl takes it).
+        #[arg(required_unless_present = "raw")]
+        path: Option<String>,
+        /// The request body, from a file or - for stdin.
+        #[arg(value_name = "BODY-FILE")]
+        body: Option<PathBuf>,
     },
 }
 
@@ -75,7 +108,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let env: BTreeMap<String, String> = std::env::vars_os()
+    let mut env: BTreeMap<String, String> = std::env::vars_os()
         .map(|(k, v)| {
             (
                 k.to_string_lossy().into_owned(),
@@ -92,12 +125,38 @@ fn main() -> ExitCode {
     {
         return exec(user, socket.clone(), wait, command, &env);
     }
+    if let Some(Command::Learn) = &cli.command {
+        env.insert("MODE".into(), "learn".into());
+    }
     let overrides = Overrides {
         listen: cli.listen,
         socket_path: cli.socket_path,
     };
     if let Some(Command::Check { file }) = &cli.command {
         return check(file.as_deref(), &env, &overrides);
+    }
+    if let Some(Command::Explain {
+        config,
+        client,
+        raw,
+        method,
+        path,
+        body,
+    }) = &cli.command
+    {
+        let mut env = env;
+        if let Some(config) = config {
+            env.insert("CONFIG".into(), config.display().to_string());
+        }
+        let request = match raw {
+            Some(raw) => Request::Raw(raw),
+            None => Request::Args {
+                method: method.as_deref().unwrap_or_default(),
+                path: path.as_deref().unwrap_or_default(),
+                body: body.as_deref(),
+            },
+        };
+        return explain(&env, &overrides, client.as_deref(), request);
     }
     let config = match Config::from_env(&env, &overrides) {
         Ok(config) => config,
@@ -185,13 +244,41 @@ fn run(config: &Config, log: &LogOutput) -> Result<(), String> {
         let log = log.clone();
         async move { log.batch_writes().await }
     });
+    let telemetry = Arc::new(Telemetry::new(config));
     let shutdown = {
         let _runtime = runtime.enter();
+        runtime.spawn(
+            print_learned(telemetry.clone(), config.mode)
+                .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?,
+        );
         shutdown_signal().map_err(|e| format!("cannot handle SIGTERM and SIGINT: {e}"))?
     };
-    runtime
-        .block_on(server::serve(listeners, config, shutdown))
-        .map_err(|e| e.to_string())
+    let served = runtime.block_on(server::serve(
+        listeners,
+        config,
+        telemetry.clone(),
+        shutdown,
+    ));
+    if config.mode == Mode::Learn {
+        tracing::warn!(target: "learn", "{}", telemetry.learned.summary(config.mode));
+    }
+    served.map_err(|e| e.to_string())
+}
+
+/// A task that prints the learned grants on each SIGUSR1, in any mode (SIGUSR1 would otherwise
+/// end the process). At warn, the level of the refusals it sums up, so a LOG_LEVEL that shows
+/// those shows it.
+fn print_learned(
+    telemetry: Arc<Telemetry>,
+    mode: Mode,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    Ok(async move {
+        while usr1.recv().await.is_some() {
+            tracing::warn!(target: "learn", "{}", telemetry.learned.summary(mode));
+        }
+    })
 }
 
 /// Stops start-up, with one line of advice, when the engine's socket cannot be used for a reason
@@ -279,6 +366,77 @@ fn check(
         dockgate::clients::summary(&loaded.clients, &loaded.defined)
     );
     ExitCode::SUCCESS
+}
+
+/// The request `dockgate explain` is given.
+enum Request<'a> {
+    Raw(&'a std::path::Path),
+    Args {
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a std::path::Path>,
+    },
+}
+
+fn explain(
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+    client: Option<&str>,
+    request: Request<'_>,
+) -> ExitCode {
+    use dockgate::explain::{self, Asked, Engine};
+    let failed = |message: &dyn std::fmt::Display| {
+        eprintln!("dockgate explain: {message}");
+        ExitCode::from(2)
+    };
+    let config = match Config::from_env(env, overrides) {
+        Ok(config) => config,
+        Err(e) => return failed(&e),
+    };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let read_file = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        if path.as_os_str() == "-" {
+            let mut bytes = vec![];
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+            Ok(bytes)
+        } else {
+            std::fs::read(path)
+        }
+    };
+    let read = match request {
+        Request::Raw(path) => match read_file(path) {
+            Ok(bytes) => Asked::from_http(&bytes),
+            Err(e) => return failed(&format!("{}: {e}", path.display())),
+        },
+        Request::Args { method, path, body } => {
+            let bytes = match body.map(read_file).transpose() {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return failed(&format!("{}: {e}", body.unwrap_or(path.as_ref()).display()))
+                }
+            };
+            Asked::new(method, path, bytes.as_deref())
+        }
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => return failed(&e),
+    };
+    let identity = match explain::identity(client, &config.listen) {
+        Ok(identity) => identity,
+        Err(e) => return failed(&e),
+    };
+    let explained = explain::explain(
+        &config.clients,
+        &identity,
+        &read,
+        config.max_body,
+        Engine::Offline,
+    );
+    print!("{explained}");
+    ExitCode::from(explained.exit_code())
 }
 
 fn exec(

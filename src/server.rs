@@ -25,7 +25,6 @@ use crate::access::Peer;
 use crate::admin;
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::head::Guarded;
-use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::reload;
 use crate::session::Sessions;
@@ -119,10 +118,11 @@ fn bind_unix(path: &Path, access: &UnixSocketAccess) -> io::Result<Listener> {
 /// Serves the listeners (bound from `config.listen`, in its order: a rule names a listener as
 /// LISTEN does) until `shutdown` completes, then stops accepting, lets open requests finish for
 /// the configured grace period, ends what is left, and returns. Meanwhile the config file, if
-/// any, is reloaded on SIGHUP and when it changes.
+/// any, is reloaded on SIGHUP and when it changes. Finished requests are told to `telemetry`.
 pub async fn serve(
     listeners: Vec<Listener>,
     config: &Config,
+    telemetry: Arc<Telemetry>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let tasks = TaskTracker::new();
@@ -135,17 +135,21 @@ pub async fn serve(
         stop.clone(),
     ));
     sessions.start();
-    let metrics = config.admin_listen.is_some().then(Arc::<Metrics>::default);
-    let telemetry = Arc::new(Telemetry {
-        metrics: metrics.clone(),
-    });
     reload::watch(config, sessions.clone(), telemetry.clone(), stop.clone())?;
-    if let (Some(addr), Some(metrics)) = (&config.admin_listen, metrics) {
-        admin::start(addr, config, &upstream, metrics, &tasks, (&stop, &kill))?;
+    if let Some(addr) = &config.admin_listen {
+        admin::start(
+            addr,
+            config,
+            &upstream,
+            telemetry.clone(),
+            &tasks,
+            (&stop, &kill),
+        )?;
     }
     let proxy = Arc::new(Proxy::new(
         sessions,
         telemetry.clone(),
+        config.mode,
         config.max_body,
         upstream,
         tasks.clone(),

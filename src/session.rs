@@ -91,7 +91,8 @@ impl Who {
     }
 }
 
-fn add(profile: &str, grants: &str) -> String {
+/// Where a grant goes, in a refusal's words: the default profile's is the environment.
+pub fn add(profile: &str, grants: &str) -> String {
     if profile == DEFAULT_PROFILE {
         format!("set {grants} in the environment (the default grant)")
     } else {
@@ -239,5 +240,54 @@ fn changes(old: &Clients, new: &Clients) -> String {
         "nothing changed".into()
     } else {
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profile;
+
+    fn clients(profiles: &[(&str, Profile)]) -> Clients {
+        let mut clients = Clients::env_only(Profile::defaults());
+        for (name, profile) in profiles {
+            clients
+                .profiles
+                .insert(name.to_string(), Arc::new(profile.clone()));
+        }
+        clients
+    }
+
+    #[test]
+    fn a_reload_says_what_changed() {
+        let old = clients(&[("a", Profile::defaults()), ("b", Profile::defaults())]);
+        let new = clients(&[("b", Profile::nothing()), ("c", Profile::defaults())]);
+        assert_eq!(
+            changes(&old, &new),
+            "profiles added: c; profiles removed: a; profiles changed: b"
+        );
+        assert_eq!(changes(&old, &old), "nothing changed");
+    }
+
+    #[tokio::test]
+    async fn a_session_is_judged_by_the_rules_in_force_at_each_request() {
+        let upstream = Upstream::new(std::path::Path::new("/nonexistent/docker.sock"));
+        let sessions = Sessions::new(clients(&[]), upstream, CancellationToken::new());
+        let peer = Peer::Tcp("127.0.0.1:4000".parse().unwrap());
+        let session = sessions.open("tcp://127.0.0.1:2375".into(), peer).await;
+        assert_eq!(sessions.current(&session).profile(), None);
+        let mut next = clients(&[("local", Profile::nothing())]);
+        next.from_file = true;
+        next.rules.push(crate::clients::Rule {
+            matchers: vec![crate::clients::Matcher::Cidr(
+                "127.0.0.1/32".parse().unwrap(),
+            )],
+            profile: "local".into(),
+            line: 1,
+        });
+        sessions.replace(next);
+        let now = sessions.current(&session);
+        assert_eq!(now.profile(), Some("local"));
+        assert_eq!(*now.assignment.profile, Profile::nothing());
     }
 }

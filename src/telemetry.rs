@@ -5,20 +5,44 @@
 use std::sync::Arc;
 
 use crate::access::{End, Record};
+use crate::config::Config;
+use crate::learn::Learned;
 use crate::metrics::{self, Metrics};
+use crate::refusal::Refusal;
 
 /// The consumers of finished requests.
 #[derive(Debug, Default)]
 pub struct Telemetry {
+    /// Per client, what its grant refused and what would allow it.
+    pub learned: Learned,
     /// Kept while ADMIN_LISTEN serves them.
     pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Telemetry {
+    /// What `config` asks to be kept: the metrics only when ADMIN_LISTEN serves them.
+    pub fn new(config: &Config) -> Telemetry {
+        Telemetry {
+            metrics: config.admin_listen.is_some().then(Arc::default),
+            ..Telemetry::default()
+        }
+    }
+
     pub fn observe(&self, record: &Record, end: &End<'_>) {
+        if let End::Refused(refusal) = end {
+            self.learned
+                .record(&record.who, &record.method, &record.path, refusal);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.observe(record, end);
         }
+    }
+
+    /// A refusal `MODE=warn|learn` let through: learned as if refused; the request goes on and
+    /// ends as any other.
+    pub fn waived(&self, record: &Record, refusal: &Refusal) {
+        self.learned
+            .record(&record.who, &record.method, &record.path, refusal);
     }
 
     /// A client connection opened; it counts as open until the guard is dropped.
@@ -37,6 +61,13 @@ impl Telemetry {
     pub fn tunnel_opened(&self) {
         if let Some(metrics) = &self.metrics {
             metrics.tunnel_opened();
+        }
+    }
+
+    /// What the engine probe found.
+    pub fn engine_reachable(&self, up: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.engine_reachable(up);
         }
     }
 

@@ -47,9 +47,18 @@ struct Running {
 }
 
 fn start(env: &[(&str, &str)]) -> Running {
+    start_command(&[], env)
+}
+
+/// [`start`] with a subcommand's arguments.
+fn start_command(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut env = env.to_vec();
     env.extend([("LISTEN", "tcp://127.0.0.1:0"), ("RUN_AS", "0")]);
-    let mut child = dockgate(&env).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = dockgate(&env)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut log = vec![];
     let port = loop {
@@ -94,6 +103,31 @@ impl Running {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         answer
+    }
+
+    /// Waits until `n` logged lines after "listening on" hold `text`; the log then.
+    fn wait_for(&self, text: &str, n: usize) -> String {
+        // Generous: only a guard against a line that never comes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.later.lock().unwrap().join("\n");
+            if log.matches(text).count() >= n {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} x{n} not in {log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
     }
 
     fn terminate(mut self) -> Option<i32> {
@@ -576,4 +610,110 @@ fn a_refusal_log_line_parses_into_needs_and_the_clients_message() {
     let quoted = line.split_once(" reason=").expect("a reason= field").1;
     let reason: String = serde_json::from_str(quoted).expect("a quoted string");
     assert_eq!(reason, message);
+}
+
+#[test]
+fn check_prints_each_profiles_grant_and_refuses_a_broken_file_with_its_line() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = dockgate(&[])
+        .args([
+            "check",
+            &format!("{root}/examples/many-clients/dockgate.toml"),
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains(
+            "profile inventory (line 11; rule on line 31):\n  CONTAINERS=1 EVENTS=1 NETWORKS=1"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("profile traefik (preset; rule on line 23):"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("profile default (the environment"),
+        "{printed}"
+    );
+    for entry in std::fs::read_dir(format!("{root}/tests/config/invalid")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = dockgate(&[]).arg("check").arg(&path).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {said}", path.display());
+        assert!(
+            said.starts_with(&format!("dockgate check: {}:", path.display())),
+            "{said}"
+        );
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+    // CONFIG names the file when no argument does.
+    let valid = format!("{root}/tests/config/valid/listener-per-client.toml");
+    let out = dockgate(&[
+        ("CONFIG", &valid),
+        ("LISTEN", "unix:///run/dockgate/traefik.sock"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `dockgate learn` is MODE=learn: a request only a grant keeps out goes on to the engine (here
+/// one that is down: 503, not 403), and the learned grant is printed on SIGUSR1, which does not
+/// stop the proxy, and again at exit.
+#[test]
+fn learn_prints_the_learned_grant_on_sigusr1_and_at_exit() {
+    let socket = engine_down("learn");
+    let proxy = start_command(&["learn"], &[("SOCKET_PATH", &socket)]);
+    let answer = proxy.request("GET /networks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    proxy.wait_for("decision=warn", 1);
+    proxy.signal("USR1");
+    let log = proxy.wait_for("learned (MODE=learn): 1 client", 1);
+    assert!(log.contains("      NETWORKS: \"1\""), "{log}");
+    let answer = proxy.request("GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 "),
+        "still serving after SIGUSR1: {answer}"
+    );
+    let later = std::sync::Arc::clone(&proxy.later);
+    assert_eq!(proxy.terminate(), Some(0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while later
+        .lock()
+        .unwrap()
+        .join("\n")
+        .matches("learned (MODE=learn)")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "no summary at exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// In enforce mode SIGUSR1 prints what was refused, and the proxy keeps running.
+#[test]
+fn sigusr1_never_stops_the_proxy() {
+    let socket = engine_down("usr1");
+    let proxy = start(&[("SOCKET_PATH", &socket)]);
+    let answer = proxy.request("GET /networks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    proxy.signal("USR1");
+    let log = proxy.wait_for("learned (MODE=enforce): 1 client", 1);
+    assert!(log.contains("NETWORKS=1"), "{log}");
+    assert_eq!(proxy.terminate(), Some(0));
 }

@@ -842,6 +842,69 @@ async fn refused_requests_never_reach_the_engine() {
     assert_eq!(fake.accepted(), 0);
 }
 
+/// MODE=warn with no grant: what a grant would allow goes on (route and body alike), what no
+/// grant allows is refused as in enforce mode; both are learned, and enforce mode learns its
+/// refusals too.
+#[tokio::test]
+async fn warn_mode_forwards_only_what_some_grant_allows() {
+    let fake = FakeEngine::start(Behaviour::Json);
+    let post = |body: &str| {
+        format!(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    let privileged = r#"{"Image":"x","HostConfig":{"Privileged":true}}"#;
+    let label = r#"{"Image":"x","Labels":{"dockgate.profile":"admin"}}"#;
+    // The status in warn mode, and in enforce mode.
+    let requests = [
+        ((200, 403), get("/v1.41/networks")),
+        ((200, 403), post(privileged)),
+        ((403, 403), post(label)),
+        ((403, 403), get("/debug/vars")),
+        ((400, 400), get("/containers/../info")),
+    ];
+    // Enforce mode refuses the create on its route, before its body is judged.
+    for (mode, forwarded, expected) in [
+        (
+            "warn",
+            2,
+            &["CONTAINERS=1", "NETWORKS=1", "POST=1", "ALLOW_PRIVILEGED=1"][..],
+        ),
+        ("enforce", 0, &["CONTAINERS=1", "NETWORKS=1", "POST=1"][..]),
+    ] {
+        let before = fake.seen().len();
+        let proxy = Proxy::start(&[("SOCKET_PATH", fake.socket()), ("MODE", mode)]);
+        for ((warn, enforce), request) in &requests {
+            let status = if mode == "warn" { *warn } else { *enforce };
+            let response = exchange(&proxy, request).await;
+            assert_eq!(response.status, status, "{mode}: {request}: {response:?}");
+        }
+        assert_eq!(fake.seen().len() - before, forwarded, "{mode}");
+        let learned = proxy.learned().clients();
+        let [client] = learned.as_slice() else {
+            panic!("{mode}: one client: {learned:?}")
+        };
+        let set: Vec<String> = client.minimal.set.iter().map(ToString::to_string).collect();
+        assert_eq!(set, expected, "{mode}");
+        // In enforce mode the labelled create is refused on its route too, so a grant is learned.
+        let no_grant = if mode == "warn" { 3 } else { 2 };
+        assert_eq!(
+            client.no_grant.len(),
+            no_grant,
+            "{mode}: {:?}",
+            client.no_grant
+        );
+        assert!(proxy
+            .learned()
+            .summary(dockgate::learn::Mode::Warn)
+            .contains(&format!("no grant allows these ({no_grant})")));
+    }
+}
+
 #[tokio::test]
 async fn ambiguous_framing_is_refused_before_the_engine() {
     let fake = FakeEngine::start(Behaviour::Json);

@@ -163,3 +163,21 @@ fn read_only_writes_nothing_and_never_reads_the_swarm_join_tokens() {
         }
     }
 }
+
+#[test]
+fn the_preset_table_in_the_docs_names_every_preset_and_its_version() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/clients.md")).unwrap();
+    for preset in files() {
+        let file = preset.file.as_ref().unwrap();
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", preset.name)))
+            .unwrap_or_else(|| panic!("docs/clients.md has no row for {}", preset.name));
+        assert!(
+            row.contains(&format!("{} {}", file.repo, file.version))
+                || row.contains(&format!("{}) {}", file.repo, file.version)),
+            "{row}"
+        );
+    }
+}

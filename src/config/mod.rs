@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use crate::clients::Clients;
 use crate::inspect::BodyPolicy;
+use crate::learn::Mode;
 use crate::policy::{Flags, Policy};
 use crate::privilege::Ids;
 use crate::profile::Profile;
 
 pub mod file;
-mod grant;
+pub mod grant;
 mod values;
 mod vars;
 mod warnings;
@@ -96,6 +97,8 @@ pub struct Config {
     pub clients: Clients,
     /// Things worth telling the operator at start-up that do not stop it.
     pub warnings: Vec<String>,
+    /// Whether what only a grant keeps out is refused, or forwarded and learned from.
+    pub mode: Mode,
 }
 
 /// A value that stops start-up; the message names the variable (or flag), the value and what is
@@ -147,6 +150,7 @@ pub struct Builder {
     max_connections: Option<usize>,
     config_file: Option<PathBuf>,
     preset: Option<&'static crate::presets::Preset>,
+    mode: Option<Mode>,
 }
 
 impl Builder {
@@ -173,6 +177,7 @@ impl Builder {
             max_connections: None,
             config_file: None,
             preset: None,
+            mode: None,
         }
     }
 
@@ -212,6 +217,7 @@ impl Builder {
             config_file: self.config_file,
             clients: Clients::env_only(profile),
             warnings: vec![],
+            mode: set(self.mode, "MODE"),
         }
     }
 }

@@ -217,6 +217,17 @@ fn log_levels_take_haproxy_names() {
 }
 
 #[test]
+fn mode_is_enforce_unless_set_and_a_wrong_one_names_mode() {
+    use crate::learn::Mode;
+    assert_eq!(config(&[]).unwrap().mode, Mode::Enforce);
+    assert_eq!(config(&[("MODE", "learn")]).unwrap().mode, Mode::Learn);
+    assert_eq!(config(&[("MODE", "Warn")]).unwrap().mode, Mode::Warn);
+    let error = config(&[("MODE", "audit")]).unwrap_err();
+    assert_eq!(error.variable, "MODE");
+    assert!(error.expected.contains("enforce, warn or learn"));
+}
+
+#[test]
 fn shutdown_grace_takes_units() {
     let grace = |v| config(&[("SHUTDOWN_GRACE", v)]).map(|c| c.shutdown_grace);
     assert_eq!(grace("10s"), Ok(Duration::from_secs(10)));

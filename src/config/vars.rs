@@ -10,6 +10,7 @@ use super::values::{
 };
 use super::{Builder, ConfigError};
 use crate::api::Section;
+use crate::learn::Mode;
 use crate::policy::Flag;
 
 /// One documented environment variable.
@@ -151,6 +152,25 @@ pub const VARIABLES: &[Variable] = &[
         help: "error, warn(ing), info, notice, debug or trace; HAProxy's emerg/alert/crit/err too. \
                info logs a line per request; under load lines are written in batches, at most \
                50 ms late.",
+    },
+    Variable {
+        name: "MODE",
+        kind: Kind::Value {
+            default: DefaultValue::Parsed("enforce"),
+            read: |b, name, value| {
+                b.mode = Some(Mode::parse(value).ok_or_else(|| ConfigError {
+                    variable: name.into(),
+                    value: value.into(),
+                    expected: "enforce, warn or learn".into(),
+                })?);
+                Ok(())
+            },
+        },
+        help: "enforce refuses what the grant does not allow. warn forwards what only a grant \
+               keeps out (logged at warn with the grant that would allow it), for a trial on a \
+               trusted host; learn does the same and prints, per client, the smallest grant that \
+               covers it all at exit and on SIGUSR1 (`dockgate learn` is MODE=learn). What no \
+               grant allows (/debug, malformed requests) is refused in every mode.",
     },
     Variable {
         name: "DISABLE_IPV6",

@@ -10,32 +10,26 @@ use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::request::Parts;
-use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::access::{End, LoggedBody, Peer, Record};
-use crate::api::{Body, Inspection, Lookup, Method, Section, Seg, Target};
+use crate::api::Inspection;
 use crate::engine_facts::EngineFacts;
-use crate::inspect::{self, BodyPolicy, Judgement};
-use crate::policy;
-use crate::profile::Profile;
+use crate::inspect::{self, BodyPolicy};
+use crate::learn::Mode;
 use crate::refusal::Refusal;
 use crate::session::{Session, Sessions, Who};
 use crate::telemetry::Telemetry;
 use crate::tunnel;
 use crate::upstream::{EngineLink, RequestBody, Upstream, UpstreamError};
 
+pub mod decide;
+
+use decide::Checked;
+
 pub type ResponseBody = Either<LoggedBody<Incoming>, Full<Bytes>>;
-
-/// How many rounds of engine lookups one judgement may take (a `container:` mode of a container
-/// that takes its network from another, ...); past that the request is refused.
-const MAX_LOOKUP_ROUNDS: usize = 8;
-
-/// How many objects one request may borrow from: a body naming thousands of containers would
-/// otherwise make dockgate ask the engine thousands of times. No real client comes near it.
-const MAX_LOOKUPS: usize = 64;
 
 /// The shared state every connection's requests go through.
 pub struct Proxy {
@@ -43,6 +37,8 @@ pub struct Proxy {
     sessions: Arc<Sessions>,
     /// Where each finished request is reported besides the log.
     telemetry: Arc<Telemetry>,
+    /// Whether a refusal a grant would lift is let through (warn, learn).
+    mode: Mode,
     /// The largest body read for inspection (`MAX_BODY`).
     max_body: usize,
     upstream: Upstream,
@@ -52,23 +48,11 @@ pub struct Proxy {
     kill: CancellationToken,
 }
 
-/// What passed the checks: the path to send when it differs from the one received, and whether
-/// the client asked to upgrade.
-#[derive(Debug)]
-struct Checked {
-    /// The API section of the route it matched.
-    section: Section,
-    rewritten: Option<PathAndQuery>,
-    upgrade: bool,
-    /// What is judged before the request goes on, with the canonical path and the object the
-    /// path names.
-    inspection: Option<(Inspection, String, Option<String>)>,
-}
-
 impl Proxy {
     pub fn new(
         sessions: Arc<Sessions>,
         telemetry: Arc<Telemetry>,
+        mode: Mode,
         max_body: usize,
         upstream: Upstream,
         tunnels: TaskTracker,
@@ -77,6 +61,7 @@ impl Proxy {
         Proxy {
             sessions,
             telemetry,
+            mode,
             max_body,
             engine: EngineFacts::default(),
             upstream,
@@ -104,12 +89,11 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, Infallible> {
         let start = Instant::now();
         let who = self.sessions.current(&session);
-        let profile = &who.assignment.profile;
         let (parts, body) = req.into_parts();
-        let checked = self.check(&who, &parts);
+        let checked = decide::head(&who, &parts, self.waives(&who));
         let section = match &checked {
             Ok(checked) => Some(checked.section),
-            Err(_) => section_of(&parts),
+            Err(_) => decide::section_of(&parts),
         };
         let record = Record {
             who: who.clone(),
@@ -134,11 +118,14 @@ impl Proxy {
                 return Ok(refuse(refusal, !drained));
             }
         };
+        if let Some(refusal) = checked.waived.take() {
+            record.waived(&refusal);
+        }
         let req = match checked.inspection.take() {
             None => Request::from_parts(parts, Either::Left(body)),
             Some((inspection, path, subject)) => {
                 let judged = self.inspect(
-                    profile,
+                    &record,
                     &link,
                     (parts, body),
                     inspection,
@@ -154,72 +141,10 @@ impl Proxy {
         Ok(self.forward(&link, req, checked, record).await)
     }
 
-    /// The request's head, judged: framing, canonical target, the grant's decision, whether it
-    /// may carry a body, and what must be inspected. Needs no socket.
-    fn check(&self, who: &Who, req: &Parts) -> Result<Checked, Refusal> {
-        let profile = &who.assignment.profile;
-        check_framing(&req.headers)?;
-        let uri = &req.uri;
-        let method = &req.method;
-        if uri.scheme().is_some() || uri.authority().is_some() {
-            return Err(Refusal::bad_request(format!(
-                "{method} {uri} is refused: send the path only, not an absolute URL"
-            )));
-        }
-        let raw_path = uri.path();
-        let target = Target::parse(raw_path)
-            .map_err(|e| Refusal::bad_request(format!("{method} {raw_path} is refused: {e}")))?;
-        let upgrade = match req.headers.get(header::UPGRADE) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| {
-                Refusal::bad_request(format!(
-                    "{method} {raw_path} has a malformed Upgrade header"
-                ))
-            })?),
-        };
-        let allowed = profile
-            .policy
-            .decide(Method::parse(method.as_str()), &target, upgrade)
-            .map_err(|refusal| Refusal {
-                status: StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
-                message: match refusal {
-                    policy::Refusal::NotGranted { .. } => {
-                        who.not_granted(&format!("{method} {}", target.path()), &refusal.hint())
-                    }
-                    _ => format!("{method} {} {refusal}", target.path()),
-                },
-                needs: refusal.needs(),
-            })?;
-        let route = allowed.route;
-        let inspection = route.inspection;
-        let body_read = inspection.is_some_and(Inspection::reads_body);
-        check_body_framing(&req.headers, body_read || route.body != Body::None).map_err(|why| {
-            Refusal::bad_request(format!("{method} {} is refused: {why}", target.path()))
-        })?;
-        let rewritten = match target.forward_path(raw_path) {
-            std::borrow::Cow::Borrowed(_) => None,
-            std::borrow::Cow::Owned(path) => {
-                let path_and_query = match uri.query() {
-                    Some(query) => format!("{path}?{query}"),
-                    None => path,
-                };
-                Some(PathAndQuery::try_from(path_and_query).map_err(|_| {
-                    Refusal::bad_request(format!("{method} {raw_path} cannot be re-encoded"))
-                })?)
-            }
-        };
-        // The object the path names: `/containers/{id}/exec` → `id`.
-        let subject = || {
-            (route.pattern.first() == Some(&Seg::Var))
-                .then(|| target.path().split('/').nth(2).map(str::to_string))
-                .flatten()
-        };
-        Ok(Checked {
-            section: allowed.section,
-            rewritten,
-            upgrade: upgrade.is_some(),
-            inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
-        })
+    /// Whether `MODE=warn|learn` lets a refusal some grant would lift through for this client:
+    /// never for one whose label names a profile nobody defined.
+    fn waives(&self, who: &Who) -> bool {
+        self.mode.forwards() && who.assignment.undefined.is_none()
     }
 
     /// Reads an inspected route's body (up to MAX_BODY) if it judges one, judges the request,
@@ -227,7 +152,7 @@ impl Proxy {
     /// connection must close.
     async fn inspect(
         &self,
-        profile: &Profile,
+        record: &Record,
         link: &EngineLink,
         (mut parts, body): (Parts, Incoming),
         inspection: Inspection,
@@ -245,10 +170,7 @@ impl Proxy {
             (None, Either::Left(body))
         };
         let parsed = inspect::parse_body(inspection, bytes.as_deref().unwrap_or_default())
-            .map_err(|why| {
-                let refusal = Refusal::bad_request(format!("{method} {path} is refused: {why}"));
-                (refusal, false)
-            })?;
+            .map_err(|why| (decide::ambiguous(&method, path, why), false))?;
         let request = inspect::Request {
             inspection,
             subject,
@@ -256,16 +178,28 @@ impl Proxy {
             body: parsed.as_ref(),
         };
         let verdict = self
-            .judge(&profile.body, link, request, &method, path)
+            .judge(
+                &record.who.assignment.profile.body,
+                link,
+                request,
+                &method,
+                path,
+            )
             .await;
-        if let Err(refusal) = verdict {
-            let close = match body {
-                Either::Left(unread) => {
-                    refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
-                }
-                Either::Right(_) => false,
-            };
-            return Err((refusal, close));
+        match verdict {
+            Err(refusal) if self.waives(&record.who) && !refusal.needs.is_empty() => {
+                record.waived(&refusal)
+            }
+            Err(refusal) => {
+                let close = match body {
+                    Either::Left(unread) => {
+                        refusal.status == StatusCode::BAD_REQUEST || !drain(unread).await
+                    }
+                    Either::Right(_) => false,
+                };
+                return Err((refusal, close));
+            }
+            Ok(()) => {}
         }
         if let Some(bytes) = &bytes {
             parts.headers.remove(header::TRANSFER_ENCODING);
@@ -284,14 +218,9 @@ impl Proxy {
     ) -> Result<Bytes, Refusal> {
         match Limited::new(body, self.max_body).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.is::<LengthLimitError>() => Err(Refusal::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "{method} {path} is refused: its body is larger than MAX_BODY ({} bytes), \
-                     and dockgate forwards only what it has read",
-                    self.max_body
-                ),
-            )),
+            Err(error) if error.is::<LengthLimitError>() => {
+                Err(decide::too_large(method, path, self.max_body))
+            }
             Err(error) => Err(Refusal::bad_request(format!(
                 "{method} {path} is refused: its body could not be read: {error}"
             ))),
@@ -309,32 +238,14 @@ impl Proxy {
     ) -> Result<(), Refusal> {
         // Most requests pass even an engine with the strictest defaults, and borrow nothing:
         // those are judged without a word to the engine.
-        let strictest = inspect::Facts::new(inspect::EngineDefaults::strictest());
-        let first = inspect::judge(request, body, &strictest)
-            .map_err(|why| Refusal::bad_request(format!("{method} {path} is refused: {why}")))?;
-        if first.findings.is_empty() && first.unresolved.is_empty() {
+        if decide::passes_unseen(request, body, method, path)? {
             return Ok(());
         }
         let mut facts = self.engine.facts(link).await;
-        let mut looked_up = 0;
-        for _ in 0..MAX_LOOKUP_ROUNDS {
-            let judgement: Judgement = inspect::judge(request, body, &facts).map_err(|why| {
-                Refusal::bad_request(format!("{method} {path} is refused: {why}"))
-            })?;
-            if judgement.unresolved.is_empty() {
-                if judgement.findings.is_empty() {
-                    return Ok(());
-                }
-                return Err(Refusal::forbidden(judgement.message(), judgement.needs()));
-            }
-            looked_up += judgement.unresolved.len();
-            if looked_up > MAX_LOOKUPS {
-                return Err(Refusal::bad_request(format!(
-                    "{method} {path} is refused: it takes from more than {MAX_LOOKUPS} other objects"
-                )));
-            }
+        let mut rounds = decide::Rounds::default();
+        while let Some(unresolved) = rounds.next(request, body, &facts, method, path)? {
             self.engine
-                .resolve(link, &mut facts, &judgement.unresolved)
+                .resolve(link, &mut facts, &unresolved)
                 .await
                 .map_err(|error| {
                     Refusal::new(
@@ -346,10 +257,7 @@ impl Proxy {
                     )
                 })?;
         }
-        Err(Refusal::forbidden(
-            format!("{method} {path} is refused: it takes from objects that take from others more than {MAX_LOOKUP_ROUNDS} deep"),
-            crate::needs::Needs::none(),
-        ))
+        Ok(())
     }
 
     async fn forward(
@@ -409,43 +317,6 @@ impl Proxy {
     }
 }
 
-/// The section a refused request's route is in, when it names one (for logs and metrics).
-fn section_of(parts: &Parts) -> Option<Section> {
-    let target = Target::parse(parts.uri.path()).ok()?;
-    match target.route(Method::parse(parts.method.as_str())) {
-        Lookup::Route(section, _) => Some(section),
-        _ => None,
-    }
-}
-
-/// Bodies the engine would read differently from us: form values merge over the query string in
-/// Go's handlers, and a body on a route that takes none has no meaning we could have judged.
-fn check_body_framing(headers: &HeaderMap, takes_body: bool) -> Result<(), &'static str> {
-    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    if has_body && !takes_body {
-        return Err("this route takes no request body");
-    }
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let media = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            media == "application/x-www-form-urlencoded" || media == "multipart/form-data"
-        });
-    if form {
-        return Err("form-encoded bodies are not accepted (the engine merges them over the query)");
-    }
-    Ok(())
-}
-
 /// How much of a refused request's body is read and discarded so the client sees the refusal.
 const DRAIN_LIMIT: u64 = 64 << 20;
 
@@ -461,38 +332,6 @@ async fn drain(mut body: Incoming) -> bool {
         }
     }
     true
-}
-
-/// Requests whose length two parsers could read differently are refused before anything else.
-fn check_framing(headers: &HeaderMap) -> Result<(), Refusal> {
-    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
-    let encodings: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
-    let refuse = |why: &str| {
-        Err(Refusal::bad_request(format!(
-            "the request is refused: {why}"
-        )))
-    };
-    if lengths > 1 {
-        return refuse("more than one Content-Length");
-    }
-    if lengths == 1 && !encodings.is_empty() {
-        return refuse("both Content-Length and Transfer-Encoding");
-    }
-    let only_chunked = match encodings.as_slice() {
-        [] => true,
-        [only] => only.as_bytes() == b"chunked",
-        _ => false,
-    };
-    if !only_chunked {
-        return refuse("a Transfer-Encoding other than exactly \"chunked\"");
-    }
-    // hyper answers 100-continue itself; any other expectation is one nobody here can meet.
-    for expect in headers.get_all(header::EXPECT) {
-        if !expect.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-            return refuse("an Expect other than 100-continue");
-        }
-    }
-    Ok(())
 }
 
 /// Connection-level headers belong to one hop; the engine gets its own framing from hyper.

@@ -1,4 +1,6 @@
 use super::*;
+use crate::profile::Profile;
+use crate::session::Who;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -27,6 +29,7 @@ fn proxy_with(vars: &[crate::policy::Flag]) -> (Proxy, Who) {
     let proxy = Proxy::new(
         Arc::new(sessions),
         Arc::default(),
+        crate::learn::Mode::Enforce,
         1 << 20,
         upstream,
         TaskTracker::new(),
@@ -64,13 +67,14 @@ fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
 fn the_head_phase_judges_without_a_socket() {
     use crate::api::Section;
     use crate::policy::Flag;
-    let (proxy, who) = proxy_with(&[
+    let (_, who) = proxy_with(&[
         Flag::Section(Section::Containers),
         Flag::Section(Section::Exec),
         Flag::Post,
     ]);
-    let check =
-        |method, uri, headers: &[(&str, &str)]| proxy.check(&who, &parts(method, uri, headers));
+    let check = |method, uri, headers: &[(&str, &str)]| {
+        decide::head(&who, &parts(method, uri, headers), false)
+    };
 
     let ok = check("GET", "/v1.41/containers/json", &[]).unwrap();
     assert!(ok.inspection.is_none() && ok.rewritten.is_none() && !ok.upgrade);
@@ -105,10 +109,8 @@ fn the_head_phase_judges_without_a_socket() {
         "GET /networks is not allowed; set NETWORKS=1"
     );
     assert_eq!(refused.needs.to_string(), "NETWORKS=1");
-    let (bare, none) = proxy_with(&[]);
-    let stop = bare
-        .check(&none, &parts("POST", "/containers/x/stop", &[]))
-        .unwrap_err();
+    let (_, none) = proxy_with(&[]);
+    let stop = decide::head(&none, &parts("POST", "/containers/x/stop", &[]), false).unwrap_err();
     assert_eq!(
         stop.needs.to_string(),
         "ALLOW_STOP=1|ALLOW_RESTARTS=1|CONTAINERS=1+POST=1"
@@ -150,9 +152,9 @@ fn the_head_phase_judges_without_a_socket() {
 
 #[test]
 fn ambiguous_framing_is_refused() {
-    assert!(check_framing(&headers(&[("content-length", "3")])).is_ok());
-    assert!(check_framing(&headers(&[("transfer-encoding", "chunked")])).is_ok());
-    assert!(check_framing(&headers(&[("expect", "100-Continue")])).is_ok());
+    assert!(decide::check_framing(&headers(&[("content-length", "3")])).is_ok());
+    assert!(decide::check_framing(&headers(&[("transfer-encoding", "chunked")])).is_ok());
+    assert!(decide::check_framing(&headers(&[("expect", "100-Continue")])).is_ok());
     for bad in [
         &[("content-length", "3"), ("content-length", "3")][..],
         &[("content-length", "3"), ("transfer-encoding", "chunked")],
@@ -163,7 +165,7 @@ fn ambiguous_framing_is_refused() {
             ("transfer-encoding", "chunked"),
         ],
     ] {
-        assert!(check_framing(&headers(bad)).is_err(), "{bad:?}");
+        assert!(decide::check_framing(&headers(bad)).is_err(), "{bad:?}");
     }
 }
 
@@ -192,24 +194,19 @@ fn hop_by_hop_headers_are_stripped_except_for_upgrades() {
 
 #[test]
 fn under_a_profile_a_refusal_names_the_client_and_where_the_fix_goes() {
-    let (proxy, _) = proxy_with(&[]);
     let mut named = who(Profile::defaults(), Some("discovery"));
     named.identity.container = Some(Arc::new(crate::clients::Container {
         name: "vidar-api".into(),
         ..Default::default()
     }));
-    let refused = proxy
-        .check(&named, &parts("GET", "/v1.41/networks", &[]))
-        .unwrap_err();
+    let refused = decide::head(&named, &parts("GET", "/v1.41/networks", &[]), false).unwrap_err();
     assert_eq!(
         refused.message,
         "GET /networks is not allowed for vidar-api (profile discovery); add NETWORKS=1 to \
          profile discovery"
     );
     let default = who(Profile::defaults(), Some(crate::clients::DEFAULT_PROFILE));
-    let refused = proxy
-        .check(&default, &parts("GET", "/v1.41/networks", &[]))
-        .unwrap_err();
+    let refused = decide::head(&default, &parts("GET", "/v1.41/networks", &[]), false).unwrap_err();
     assert_eq!(
         refused.message,
         "GET /networks is not allowed for 172.30.0.5:40000 (profile default); set NETWORKS=1 in \

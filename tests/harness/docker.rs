@@ -187,6 +187,7 @@ pub struct Scope {
     containers: Mutex<Vec<String>>,
     networks: Mutex<Vec<String>>,
     images: Mutex<Vec<String>>,
+    volumes: Mutex<Vec<String>>,
     dirs: Mutex<Vec<PathBuf>>,
 }
 
@@ -197,6 +198,7 @@ impl Scope {
             containers: Mutex::default(),
             networks: Mutex::default(),
             images: Mutex::default(),
+            volumes: Mutex::default(),
             dirs: Mutex::default(),
         }
     }
@@ -229,6 +231,11 @@ impl Scope {
         name.into()
     }
 
+    pub fn volume(&self, name: &str) -> String {
+        self.volumes.lock().unwrap().push(name.into());
+        name.into()
+    }
+
     /// A new empty host directory, removed with the scope.
     pub fn dir(&self, name: &str) -> PathBuf {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -256,6 +263,7 @@ impl Drop for Scope {
         remove(&["rm", "-f"], &self.containers);
         remove(&["network", "rm"], &self.networks);
         remove(&["rmi", "-f"], &self.images);
+        remove(&["volume", "rm", "-f"], &self.volumes);
         for dir in self
             .dirs
             .get_mut()

@@ -31,10 +31,13 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use dockgate::config::{Config, ListenAddr, Overrides};
+use dockgate::learn::Learned;
 use dockgate::server::{serve, Listener};
+use dockgate::telemetry::Telemetry;
 use tokio::sync::oneshot;
 
 /// A dockgate serving from a thread of its own until [`Proxy::stop`] or drop.
@@ -50,6 +53,7 @@ pub struct Proxy {
     shutdown: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<io::Result<()>>>,
     thread: Option<JoinHandle<()>>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Proxy {
@@ -106,10 +110,12 @@ impl Proxy {
         let handle = runtime.handle().clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let (finished, done) = oneshot::channel();
+        let telemetry = Arc::new(Telemetry::new(&config));
+        let told = telemetry.clone();
         let thread = std::thread::Builder::new()
             .name("dockgate".into())
             .spawn(move || {
-                let served = runtime.block_on(serve(listeners, &config, async {
+                let served = runtime.block_on(serve(listeners, &config, told, async {
                     let _ = stopped.await;
                 }));
                 let _ = finished.send(served);
@@ -122,7 +128,13 @@ impl Proxy {
             shutdown: Some(shutdown),
             done: Some(done),
             thread: Some(thread),
+            telemetry,
         }
+    }
+
+    /// What the proxy has learned so far (`MODE=warn|learn`, and refusals in any mode).
+    pub fn learned(&self) -> &Learned {
+        &self.telemetry.learned
     }
 
     /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
