@@ -32,6 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ListenAddr, UnixSocketAccess};
 use crate::engine_probe::{self, Reachability};
+use crate::learn::Mode;
 use crate::metrics;
 use crate::server::{Accept, Listener};
 use crate::telemetry::Telemetry;
@@ -44,6 +45,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 struct State {
     telemetry: Arc<Telemetry>,
     reachability: Arc<Reachability>,
+    /// For `/learned`, which says what the mode does with what it learned.
+    mode: Mode,
 }
 
 /// Binds ADMIN_LISTEN and serves it, and starts the engine probe, until `stop` (then open
@@ -65,7 +68,7 @@ pub fn start(
     let listener = Listener::bind(addr, &access)
         .map_err(|e| io::Error::new(e.kind(), format!("ADMIN_LISTEN: {e}")))?;
     tracing::info!(
-        "admin endpoint on {}: /metrics, /healthz, /readyz",
+        "admin endpoint on {}: /metrics, /healthz, /readyz, /learned",
         listener.describe()
     );
     let reachability = Arc::new(Reachability::default());
@@ -79,6 +82,7 @@ pub fn start(
     let state = Arc::new(State {
         telemetry,
         reachability,
+        mode: config.mode,
     });
     let serving = Serving {
         state,
@@ -179,6 +183,7 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             ),
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("unready: {why}\n")),
         },
+        "/learned" => text(StatusCode::OK, state.telemetry.learned.summary(state.mode)),
         "/metrics" => {
             let Some(metrics) = &state.telemetry.metrics else {
                 return text(StatusCode::NOT_FOUND, "metrics are not kept\n".into());
@@ -192,7 +197,8 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: the admin endpoint serves /metrics, /healthz and /readyz\n".into(),
+            "not found: the admin endpoint serves /metrics, /healthz, /readyz and /learned\n"
+                .into(),
         ),
     }
 }
