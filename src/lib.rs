@@ -22,6 +22,8 @@
 //! - [`upstream`]: each client connection's HTTP/1 connection to the engine's unix socket.
 //! - [`tunnel`]: upgraded connections (attach, exec), relayed with half-close.
 //! - [`access`]: one log record per request, written in one place when the request ends.
+//! - [`audit`]: that record as the JSON audit log's object (`LOG_FORMAT=json`).
+//! - [`log_format`]: text or JSON lines, and the subscriber that writes them.
 //! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment and flags → a validated [`config::Config`].
 //!
@@ -42,6 +44,7 @@
 
 pub mod access;
 pub mod api;
+pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod directory;
@@ -51,6 +54,7 @@ pub mod head;
 pub mod health;
 pub mod inspect;
 pub mod limits;
+pub mod log_format;
 pub mod log_output;
 pub mod needs;
 pub mod policy;

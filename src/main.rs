@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::config::{Config, Overrides, UnixSocketAccess};
 use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Place, Plan, SocketState};
 use dockgate::server::{self, Listener};
@@ -118,7 +118,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let log = init_logging(config.log_level);
+    let log = init_logging(&config);
     match run(&config, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -304,20 +304,15 @@ fn exec(
     failed(&dockgate::exec::run(&spec, &socket, wait, command))
 }
 
-fn init_logging(level: LogLevel) -> LogOutput {
-    let level = match level {
-        LogLevel::Error => tracing::Level::ERROR,
-        LogLevel::Warn => tracing::Level::WARN,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Debug => tracing::Level::DEBUG,
-        LogLevel::Trace => tracing::Level::TRACE,
-    };
+fn init_logging(config: &Config) -> LogOutput {
     let output = LogOutput::default();
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(output.clone())
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let dispatch = dockgate::log_format::dispatch(
+        config.log_level,
+        config.log_format,
+        std::io::stderr().is_terminal(),
+        output.clone(),
+    );
+    tracing::dispatcher::set_global_default(dispatch).expect("logging is set up once");
     output
 }
 

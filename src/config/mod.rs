@@ -69,11 +69,20 @@ pub enum LogLevel {
     Trace,
 }
 
+/// How log lines are written (`LOG_FORMAT`): text for people, or one JSON object a line for
+/// collectors and audits (docs/audit-log.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: Vec<ListenAddr>,
     pub socket_path: PathBuf,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
     pub policy: Policy,
     pub shutdown_grace: Duration,
     /// How long a request head may take to arrive (and a keep-alive connection may idle);
@@ -133,6 +142,7 @@ pub struct Builder {
     disable_ipv6: bool,
     socket_path: Option<PathBuf>,
     log_level: Option<LogLevel>,
+    log_format: Option<LogFormat>,
     granted: Flags,
     shutdown_grace: Option<Duration>,
     head_timeout: Option<Duration>,
@@ -154,6 +164,7 @@ impl Builder {
             disable_ipv6: false,
             socket_path: None,
             log_level: None,
+            log_format: None,
             granted: Flags::defaults(),
             shutdown_grace: None,
             head_timeout: None,
@@ -196,6 +207,7 @@ impl Builder {
                 .collect(),
             socket_path: set(self.socket_path, "SOCKET_PATH"),
             log_level: set(self.log_level, "LOG_LEVEL"),
+            log_format: set(self.log_format, "LOG_FORMAT"),
             policy: Policy::new(self.granted),
             shutdown_grace: set(self.shutdown_grace, "SHUTDOWN_GRACE"),
             head_timeout: set(self.head_timeout, "HEAD_TIMEOUT"),

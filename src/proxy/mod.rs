@@ -15,8 +15,8 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{End, LoggedBody, Peer, Record};
-use crate::api::{Body, Inspection, Lookup, Method, Section, Seg, Target};
+use crate::access::{End, Judged, LoggedBody, Peer, Record};
+use crate::api::{Body, Inspection, Lookup, Method, Section, Seg, Target, Upgrade};
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy, Judgement};
 use crate::policy;
@@ -58,8 +58,11 @@ pub struct Proxy {
 struct Checked {
     /// The API section of the route it matched.
     section: Section,
+    /// The canonical path it was judged by, for the record (taken from here).
+    judged: Judged,
     rewritten: Option<PathAndQuery>,
-    upgrade: bool,
+    /// The protocol it asks to switch to, which its route takes.
+    upgrade: Option<Upgrade>,
     /// What is judged before the request goes on, with the canonical path and the object the
     /// path names.
     inspection: Option<(Inspection, String, Option<String>)>,
@@ -106,15 +109,21 @@ impl Proxy {
         let who = self.sessions.current(&session);
         let profile = &who.assignment.profile;
         let (parts, body) = req.into_parts();
-        let checked = self.check(&who, &parts);
-        let section = match &checked {
-            Ok(checked) => Some(checked.section),
-            Err(_) => section_of(&parts),
+        let mut checked = self.check(&who, &parts);
+        let (section, judged, upgrade) = match &mut checked {
+            Ok(checked) => (
+                Some(checked.section),
+                std::mem::replace(&mut checked.judged, Judged::Unparsed),
+                checked.upgrade,
+            ),
+            Err(_) => (section_of(&parts), judged_of(&parts), None),
         };
         let record = Record {
             who: who.clone(),
             method: parts.method.clone(),
             path: parts.uri.path().into(),
+            judged,
+            upgrade,
             section,
             start,
             telemetry: self.telemetry.clone(),
@@ -216,8 +225,9 @@ impl Proxy {
         };
         Ok(Checked {
             section: allowed.section,
+            judged: Judged::of(raw_path, target.path()),
             rewritten,
-            upgrade: upgrade.is_some(),
+            upgrade: upgrade.and(route.upgrade),
             inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
         })
     }
@@ -361,13 +371,13 @@ impl Proxy {
     ) -> Response<ResponseBody> {
         let head = req.method() == hyper::Method::HEAD;
         // Taken before the request moves on: hyper hands the client's connection over here.
-        let client_upgrade = checked.upgrade.then(|| hyper::upgrade::on(&mut req));
+        let client_upgrade = checked.upgrade.map(|_| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         if let Some(path_and_query) = checked.rewritten {
             parts.uri = Uri::from(path_and_query);
         }
         parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers, checked.upgrade);
+        strip_hop_by_hop(&mut parts.headers, checked.upgrade.is_some());
 
         let mut response = match link.send(Request::from_parts(parts, body)).await {
             Ok(response) => response,
@@ -414,6 +424,15 @@ fn section_of(parts: &Parts) -> Option<Section> {
     match target.route(Method::parse(parts.method.as_str())) {
         Lookup::Route(section, _) => Some(section),
         _ => None,
+    }
+}
+
+/// The canonical path of a refused request, when its target parses (for logs).
+fn judged_of(parts: &Parts) -> Judged {
+    let raw = parts.uri.path();
+    match Target::parse(raw) {
+        Ok(target) => Judged::of(raw, target.path()),
+        Err(_) => Judged::Unparsed,
     }
 }
 
