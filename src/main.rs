@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dockgate::config::{Config, Overrides, UnixSocketAccess};
+use dockgate::config::{Config, ConfigError, LogFormat, LogLevel, Overrides, UnixSocketAccess};
 use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Place, Plan, SocketState};
 use dockgate::server::{self, Listener};
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     let config = match Config::from_env(&env, &overrides) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("dockgate: {e}");
+            stopped_at_start(&env, &e);
             return ExitCode::from(2);
         }
     };
@@ -302,6 +302,25 @@ fn exec(
     };
     let socket = dockgate::exec::socket_path(socket, env.get("DOCKER_HOST").map(String::as_str));
     failed(&dockgate::exec::run(&spec, &socket, wait, command))
+}
+
+/// Says why start-up stopped, before logging is set up: as the JSON log would when LOG_FORMAT
+/// asks for it (a collector must see why the proxy never started), else as one line of text.
+fn stopped_at_start(env: &BTreeMap<String, String>, error: &ConfigError) {
+    let json = env
+        .get("LOG_FORMAT")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if !json {
+        eprintln!("dockgate: {error}");
+        return;
+    }
+    let dispatch = dockgate::log_format::dispatch(
+        LogLevel::Error,
+        LogFormat::Json,
+        false,
+        LogOutput::default(),
+    );
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("{error}"));
 }
 
 fn init_logging(config: &Config) -> LogOutput {

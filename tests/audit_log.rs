@@ -383,6 +383,27 @@ fn the_schema_refuses_what_the_doc_does_not_promise() {
     }
 }
 
+/// A value that stops start-up is said as the JSON log would, naming the variable.
+#[test]
+fn a_bad_value_at_start_is_a_json_error_event() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+        .env_clear()
+        .envs([("LOG_FORMAT", "json"), ("CONTAINERS", "maybe")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<String> = stderr.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(requests(&lines).is_empty(), "validates, and is no request");
+    let event: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(event["level"], "error");
+    assert!(event["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("CONTAINERS=\"maybe\" is not valid"));
+}
+
 /// The binary's real stderr: start-up, requests and shutdown, every line an object.
 #[test]
 fn the_binary_writes_only_json_to_stderr() {
