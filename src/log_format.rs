@@ -22,7 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFormat, LogLevel};
 
-/// The field of an `access` event that holds a whole request object.
+/// The field of an `access` event that holds a whole request object ([`crate::audit`]).
 pub(crate) const REQUEST_FIELD: &str = "request";
 
 /// The subscriber for `level` and `format`, writing each line through `writer` in one write.
@@ -70,7 +70,7 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
-        if meta.fields().field(REQUEST_FIELD).is_some() {
+        if meta.target() == "access" && meta.fields().field(REQUEST_FIELD).is_some() {
             let mut raw = Raw {
                 writer: &mut writer,
                 result: Ok(()),
