@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::access::{End, Peer, Record};
 use crate::api::Upgrade;
-use crate::log_format::{level_name, FmtIo, Now, Shown};
+use crate::log_format::{level_name, Now, Shown};
 use crate::needs::Needs;
 use crate::refusal::{Refusal, PREFIX};
 
@@ -198,8 +198,17 @@ impl<'a> Object<'a> {
 }
 
 impl fmt::Display for Object<'_> {
+    /// Serialized into a buffer kept per thread, then written in one piece: serde_json writes
+    /// a piece per token, and each piece through a `fmt::Write` costs more than the buffer.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        serde_json::to_writer(FmtIo(f), self).map_err(|_| fmt::Error)
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            serde_json::to_writer(&mut *buffer, self).map_err(|_| fmt::Error)?;
+            f.write_str(std::str::from_utf8(buffer).map_err(|_| fmt::Error)?)
+        })
     }
 }
 
