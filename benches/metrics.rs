@@ -35,6 +35,8 @@ fn record(telemetry: Arc<Telemetry>) -> Record {
         who: Arc::new(who),
         method: hyper::Method::GET,
         path: "/v1.41/_ping".into(),
+        judged: dockgate::access::Judged::Unparsed,
+        upgrade: None,
         section: Some(Section::Ping),
         start: Instant::now(),
         telemetry,
@@ -53,6 +55,7 @@ fn answered(bencher: divan::Bencher, metrics: bool) {
         status: 200,
         bytes: 2,
         complete: true,
+        stream: false,
     };
     bencher.bench_local(|| {
         telemetry.stream_opened();

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::Method;
 
-use crate::api::Section;
+use crate::api::{Section, Upgrade};
 use crate::refusal::Refusal;
 use crate::session::Who;
 use crate::telemetry::Telemetry;
@@ -61,11 +61,13 @@ pub enum End<'a> {
     Refused(&'a Refusal),
     /// Allowed, but the engine could not be reached or failed.
     EngineError(&'a Refusal),
-    /// Allowed and answered; the body complete, or abandoned by the client.
+    /// Allowed and answered; the body complete, or abandoned by the client. `stream`: the
+    /// engine sent it without a length (follow streams, and whatever it did not size first).
     Answered {
         status: u16,
         bytes: u64,
         complete: bool,
+        stream: bool,
     },
     /// Upgraded, and the tunnel has closed.
     Tunnel {
@@ -84,6 +86,10 @@ pub struct Record {
     /// A copy: sharing the request's bytes would keep the whole buffer the head was read into
     /// alive for as long as the response streams (hours, for an event stream).
     pub path: Box<str>,
+    /// The canonical path the request was judged by.
+    pub judged: Judged,
+    /// The protocol the request asked to switch to (on a route that takes it).
+    pub upgrade: Option<Upgrade>,
     /// The API section of the route, when the path names one.
     pub section: Option<Section>,
     pub start: Instant,
@@ -91,8 +97,40 @@ pub struct Record {
     pub telemetry: Arc<Telemetry>,
 }
 
+/// Where a record's canonical path is: most often the raw path past its version prefix, so
+/// nothing is copied for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judged {
+    /// The raw path from this byte on.
+    Tail(usize),
+    /// Decoding changed it: `/containers/a%62c/json` was judged as `/containers/abc/json`.
+    Decoded(Box<str>),
+    /// The target could not be read as a path; only its form was judged.
+    Unparsed,
+}
+
+impl Judged {
+    /// How `canonical`, the judged form of `raw`, is kept.
+    pub fn of(raw: &str, canonical: &str) -> Judged {
+        match raw.strip_suffix(canonical) {
+            Some(prefix) => Judged::Tail(prefix.len()),
+            None => Judged::Decoded(canonical.into()),
+        }
+    }
+}
+
 impl Record {
-    fn micros(&self) -> u64 {
+    /// The canonical path: decoded, without its version prefix, as the policy judged it.
+    pub fn judged_path(&self) -> Option<&str> {
+        match &self.judged {
+            Judged::Tail(at) => self.path.get(*at..),
+            Judged::Decoded(path) => Some(path),
+            Judged::Unparsed => None,
+        }
+    }
+
+    /// Microseconds since the request's head arrived.
+    pub fn micros(&self) -> u64 {
         self.start
             .elapsed()
             .as_micros()
@@ -103,6 +141,11 @@ impl Record {
     /// Logs a refusal `MODE=warn|learn` lets through, at warn with what would allow it
     /// (`decision=warn`), and tells telemetry; the request's own line follows when it ends.
     pub fn waived(&self, refusal: &Refusal) {
+        if crate::log_format::json() {
+            crate::audit::waived(self, refusal);
+            self.telemetry.waived(self, refusal);
+            return;
+        }
         let (peer, method, path) = (&self.who.identity.peer, &self.method, &*self.path);
         let (container, profile) = (
             self.who.container().map(tracing::field::display),
@@ -115,9 +158,19 @@ impl Record {
         self.telemetry.waived(self, refusal);
     }
 
-    /// Writes the request's one log line. Refusals carry the message in a quoted `reason=` field
-    /// and `needs=` as `crate::needs` writes it.
+    /// Writes the request's one log line, in the log's format, and tells telemetry.
     pub fn end(&self, end: End<'_>) {
+        if crate::log_format::json() {
+            crate::audit::log(self, &end);
+        } else {
+            self.log_text(&end);
+        }
+        self.telemetry.observe(self, &end);
+    }
+
+    /// The text line. Refusals carry the message in a quoted `reason=` field and `needs=` as
+    /// `crate::needs` writes it.
+    fn log_text(&self, end: &End<'_>) {
         let (peer, method, path, us) = (
             &self.who.identity.peer,
             &self.method,
@@ -128,7 +181,7 @@ impl Record {
             self.who.container().map(tracing::field::display),
             self.who.profile().map(tracing::field::display),
         );
-        match end {
+        match *end {
             End::Refused(refusal) | End::EngineError(refusal) => {
                 let status = refusal.status.as_u16();
                 let text = refusal.text();
@@ -149,6 +202,7 @@ impl Record {
                 status,
                 bytes,
                 complete,
+                ..
             } => tracing::info!(
                 target: "access", client = %peer, container, profile, %method, %path, decision = %"allow", status, bytes, us, complete
             ),
@@ -169,7 +223,6 @@ impl Record {
                 bytes_in = from_client, bytes = from_engine, us, %error
             ),
         }
-        self.telemetry.observe(self, &end);
     }
 }
 
@@ -180,6 +233,7 @@ pub struct LoggedBody<B> {
     status: u16,
     bytes: u64,
     complete: bool,
+    stream: bool,
 }
 
 impl<B> LoggedBody<B> {
@@ -190,12 +244,14 @@ impl<B> LoggedBody<B> {
         // An empty body may never be polled; it is complete from the start.
         let complete = inner.is_end_stream();
         record.telemetry.stream_opened();
+        let stream = inner.size_hint().exact().is_none();
         LoggedBody {
             inner,
             record,
             status,
             bytes: 0,
             complete,
+            stream,
         }
     }
 }
@@ -206,6 +262,7 @@ impl<B> Drop for LoggedBody<B> {
             status: self.status,
             bytes: self.bytes,
             complete: self.complete,
+            stream: self.stream,
         });
     }
 }

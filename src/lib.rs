@@ -30,6 +30,8 @@
 //! - [`telemetry`]: what else hears of each finished request.
 //! - [`learn`]: per client, what its grant refused and the smallest grant that would allow it
 //!   (`MODE=warn|learn` forwards those requests).
+//! - [`audit`]: that record as the JSON audit log's object (`LOG_FORMAT=json`).
+//! - [`log_format`]: text or JSON lines, and the subscriber that writes them.
 //! - [`log_output`]: log lines to stderr, batched while busy.
 //! - [`config`]: environment, flags and the config file → a validated [`config::Config`].
 //! - [`reload`]: the config file read again on SIGHUP or change, put in force only if valid.
@@ -56,6 +58,7 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod directory;
@@ -68,6 +71,7 @@ pub mod health;
 pub mod inspect;
 pub mod learn;
 pub mod limits;
+pub mod log_format;
 pub mod log_output;
 pub mod metrics;
 pub mod needs;

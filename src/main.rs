@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dockgate::config::{Config, LogLevel, Overrides, UnixSocketAccess};
+use dockgate::config::{Config, ConfigError, LogFormat, LogLevel, Overrides, UnixSocketAccess};
 use dockgate::learn::Mode;
 use dockgate::log_output::LogOutput;
 use dockgate::privilege::{self, Place, Plan, SocketState};
@@ -161,7 +161,7 @@ fn main() -> ExitCode {
     let config = match Config::from_env(&env, &overrides) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("dockgate: {e}");
+            stopped_at_start(&env, &e);
             return ExitCode::from(2);
         }
     };
@@ -177,7 +177,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let log = init_logging(config.log_level);
+    let log = init_logging(&config);
     match run(&config, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -462,20 +462,34 @@ fn exec(
     failed(&dockgate::exec::run(&spec, &socket, wait, command))
 }
 
-fn init_logging(level: LogLevel) -> LogOutput {
-    let level = match level {
-        LogLevel::Error => tracing::Level::ERROR,
-        LogLevel::Warn => tracing::Level::WARN,
-        LogLevel::Info => tracing::Level::INFO,
-        LogLevel::Debug => tracing::Level::DEBUG,
-        LogLevel::Trace => tracing::Level::TRACE,
-    };
+/// Says why start-up stopped, before logging is set up: as the JSON log would when LOG_FORMAT
+/// asks for it (a collector must see why the proxy never started), else as one line of text.
+fn stopped_at_start(env: &BTreeMap<String, String>, error: &ConfigError) {
+    let json = env
+        .get("LOG_FORMAT")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if !json {
+        eprintln!("dockgate: {error}");
+        return;
+    }
+    let dispatch = dockgate::log_format::dispatch(
+        LogLevel::Error,
+        LogFormat::Json,
+        false,
+        LogOutput::default(),
+    );
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("{error}"));
+}
+
+fn init_logging(config: &Config) -> LogOutput {
     let output = LogOutput::default();
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(output.clone())
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let dispatch = dockgate::log_format::dispatch(
+        config.log_level,
+        config.log_format,
+        std::io::stderr().is_terminal(),
+        output.clone(),
+    );
+    tracing::dispatcher::set_global_default(dispatch).expect("logging is set up once");
     output
 }
 

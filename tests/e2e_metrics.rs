@@ -296,7 +296,10 @@ async fn healthz_answers_and_other_paths_are_not_found() {
     assert_eq!(admin(&admin_socket, "/healthz").await, (200, "ok\n".into()));
     let (status, text) = admin(&admin_socket, "/containers/json").await;
     assert_eq!(status, 404, "{text}");
-    assert!(text.contains("/metrics, /healthz, /readyz and /learned"), "{text}");
+    assert!(
+        text.contains("/metrics, /healthz, /readyz and /learned"),
+        "{text}"
+    );
     // What learn mode learned is served too: nothing yet.
     let (status, learned) = admin(&admin_socket, "/learned").await;
     assert_eq!(status, 200, "{learned}");

@@ -70,6 +70,14 @@ pub enum LogLevel {
     Trace,
 }
 
+/// How log lines are written (`LOG_FORMAT`): text for people, or one JSON object a line for
+/// collectors and audits (docs/audit-log.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub listen: Vec<ListenAddr>,
@@ -77,6 +85,7 @@ pub struct Config {
     pub admin_listen: Option<ListenAddr>,
     pub socket_path: PathBuf,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
     pub policy: Policy,
     pub shutdown_grace: Duration,
     /// How long a request head may take to arrive (and a keep-alive connection may idle);
@@ -139,6 +148,7 @@ pub struct Builder {
     disable_ipv6: bool,
     socket_path: Option<PathBuf>,
     log_level: Option<LogLevel>,
+    log_format: Option<LogFormat>,
     granted: Flags,
     shutdown_grace: Option<Duration>,
     head_timeout: Option<Duration>,
@@ -162,6 +172,7 @@ impl Builder {
             disable_ipv6: false,
             socket_path: None,
             log_level: None,
+            log_format: None,
             granted: Flags::defaults(),
             shutdown_grace: None,
             head_timeout: None,
@@ -203,6 +214,7 @@ impl Builder {
             admin_listen: self.admin_listen.map(ipv4),
             socket_path: set(self.socket_path, "SOCKET_PATH"),
             log_level: set(self.log_level, "LOG_LEVEL"),
+            log_format: set(self.log_format, "LOG_FORMAT"),
             policy: Policy::new(self.granted),
             shutdown_grace: set(self.shutdown_grace, "SHUTDOWN_GRACE"),
             head_timeout: set(self.head_timeout, "HEAD_TIMEOUT"),

@@ -228,6 +228,18 @@ fn mode_is_enforce_unless_set_and_a_wrong_one_names_mode() {
 }
 
 #[test]
+fn log_format_is_text_unless_json_and_a_bad_one_is_named() {
+    assert_eq!(config(&[]).unwrap().log_format, LogFormat::Text);
+    assert_eq!(
+        config(&[("LOG_FORMAT", "JSON")]).unwrap().log_format,
+        LogFormat::Json
+    );
+    let error = config(&[("LOG_FORMAT", "logfmt")]).unwrap_err();
+    assert_eq!(error.variable, "LOG_FORMAT");
+    assert_eq!(error.expected, "text or json");
+}
+
+#[test]
 fn shutdown_grace_takes_units() {
     let grace = |v| config(&[("SHUTDOWN_GRACE", v)]).map(|c| c.shutdown_grace);
     assert_eq!(grace("10s"), Ok(Duration::from_secs(10)));

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ConfigError, ListenAddr, LogLevel};
+use super::{ConfigError, ListenAddr, LogFormat, LogLevel};
 use crate::inspect::normalise_cap;
 use crate::inspect::paths::Prefix;
 use crate::privilege::Ids;
@@ -135,6 +135,18 @@ pub(super) fn parse_log_level(value: &str) -> Result<LogLevel, ConfigError> {
             expected: "error, warn, info, debug or trace (or HAProxy's emerg, alert, crit, err, \
                        warning, notice)"
                 .into(),
+        }),
+    }
+}
+
+pub(super) fn parse_log_format(name: &str, value: &str) -> Result<LogFormat, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(ConfigError {
+            variable: name.into(),
+            value: value.into(),
+            expected: "text or json".into(),
         }),
     }
 }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use super::values::{
     config_path, parse_bool, parse_caps, parse_count, parse_duration, parse_id, parse_ids,
-    parse_listen, parse_log_level, parse_mode, parse_prefixes, parse_size, preset, socket_path,
-    BOOLEAN,
+    parse_listen, parse_log_format, parse_log_level, parse_mode, parse_prefixes, parse_size,
+    preset, socket_path, BOOLEAN,
 };
 use super::{Builder, ConfigError};
 use crate::api::Section;
@@ -171,6 +171,18 @@ pub const VARIABLES: &[Variable] = &[
                trusted host; learn does the same and prints, per client, the smallest grant that \
                covers it all at exit and on SIGUSR1 (`dockgate learn` is MODE=learn). What no \
                grant allows (/debug, malformed requests) is refused in every mode.",
+    },
+    Variable {
+        name: "LOG_FORMAT",
+        kind: Kind::Value {
+            default: DefaultValue::Parsed("text"),
+            read: |b, name, value| {
+                b.log_format = Some(parse_log_format(name, value)?);
+                Ok(())
+            },
+        },
+        help: "text, or json: one JSON object a line, each request's decision with the client \
+               that asked (fields in docs/audit-log.md).",
     },
     Variable {
         name: "DISABLE_IPV6",

@@ -25,6 +25,8 @@ fn record(profile: Option<&str>, undefined: bool, section: Option<Section>) -> R
         who: Arc::new(who),
         method: hyper::Method::GET,
         path: "/v1.41/containers/json".into(),
+        judged: crate::access::Judged::Unparsed,
+        upgrade: None,
         section,
         start: Instant::now(),
         telemetry: Arc::new(Telemetry::default()),
@@ -43,6 +45,7 @@ fn answered() -> End<'static> {
         status: 200,
         bytes: 2,
         complete: true,
+        stream: false,
     }
 }
 

@@ -8,7 +8,8 @@ use hyper::http::request::Parts;
 use hyper::http::uri::PathAndQuery;
 use hyper::StatusCode;
 
-use crate::api::{Body, Inspection, Lookup, Method, Route, Section, Seg, Target};
+use crate::access::Judged;
+use crate::api::{Body, Inspection, Lookup, Method, Route, Section, Seg, Target, Upgrade};
 use crate::inspect::{self, BodyPolicy, Facts, Ref};
 use crate::needs::Needs;
 use crate::policy;
@@ -31,8 +32,11 @@ pub struct Checked {
     pub section: Section,
     /// The route it matched.
     pub route: &'static Route,
+    /// The canonical path it was judged by, for the record (taken from here).
+    pub judged: Judged,
     pub rewritten: Option<PathAndQuery>,
-    pub upgrade: bool,
+    /// The protocol it asks to switch to, which its route takes.
+    pub upgrade: Option<Upgrade>,
     /// What is judged before the request goes on, with the canonical path and the object the
     /// path names.
     pub inspection: Option<(Inspection, String, Option<String>)>,
@@ -116,8 +120,9 @@ pub fn head(who: &Who, req: &Parts, waive: bool) -> Result<Checked, Refusal> {
     Ok(Checked {
         route,
         section: allowed.section,
+        judged: Judged::of(raw_path, target.path()),
         rewritten,
-        upgrade: upgrade.is_some(),
+        upgrade: upgrade.and(route.upgrade),
         inspection: inspection.map(|i| (i, target.path().to_string(), subject())),
         waived,
     })
@@ -205,6 +210,15 @@ pub fn section_of(parts: &Parts) -> Option<Section> {
     match target.route(Method::parse(parts.method.as_str())) {
         Lookup::Route(section, _) => Some(section),
         _ => None,
+    }
+}
+
+/// The canonical path of a refused request, when its target parses (for logs).
+pub fn judged_of(parts: &Parts) -> Judged {
+    let raw = parts.uri.path();
+    match Target::parse(raw) {
+        Ok(target) => Judged::of(raw, target.path()),
+        Err(_) => Judged::Unparsed,
     }
 }
 

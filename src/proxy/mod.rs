@@ -14,7 +14,7 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::access::{End, LoggedBody, Peer, Record};
+use crate::access::{End, Judged, LoggedBody, Peer, Record};
 use crate::api::Inspection;
 use crate::engine_facts::EngineFacts;
 use crate::inspect::{self, BodyPolicy};
@@ -90,15 +90,21 @@ impl Proxy {
         let start = Instant::now();
         let who = self.sessions.current(&session);
         let (parts, body) = req.into_parts();
-        let checked = decide::head(&who, &parts, self.waives(&who));
-        let section = match &checked {
-            Ok(checked) => Some(checked.section),
-            Err(_) => decide::section_of(&parts),
+        let mut checked = decide::head(&who, &parts, self.waives(&who));
+        let (section, judged, upgrade) = match &mut checked {
+            Ok(checked) => (
+                Some(checked.section),
+                std::mem::replace(&mut checked.judged, Judged::Unparsed),
+                checked.upgrade,
+            ),
+            Err(_) => (decide::section_of(&parts), decide::judged_of(&parts), None),
         };
         let record = Record {
             who: who.clone(),
             method: parts.method.clone(),
             path: parts.uri.path().into(),
+            judged,
+            upgrade,
             section,
             start,
             telemetry: self.telemetry.clone(),
@@ -269,13 +275,13 @@ impl Proxy {
     ) -> Response<ResponseBody> {
         let head = req.method() == hyper::Method::HEAD;
         // Taken before the request moves on: hyper hands the client's connection over here.
-        let client_upgrade = checked.upgrade.then(|| hyper::upgrade::on(&mut req));
+        let client_upgrade = checked.upgrade.map(|_| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         if let Some(path_and_query) = checked.rewritten {
             parts.uri = Uri::from(path_and_query);
         }
         parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers, checked.upgrade);
+        strip_hop_by_hop(&mut parts.headers, checked.upgrade.is_some());
 
         let mut response = match link.send(Request::from_parts(parts, body)).await {
             Ok(response) => response,

@@ -1,6 +1,8 @@
 use super::*;
+use crate::api::Upgrade;
 use crate::profile::Profile;
 use crate::session::Who;
+use decide::judged_of;
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -77,7 +79,12 @@ fn the_head_phase_judges_without_a_socket() {
     };
 
     let ok = check("GET", "/v1.41/containers/json", &[]).unwrap();
-    assert!(ok.inspection.is_none() && ok.rewritten.is_none() && !ok.upgrade);
+    assert!(ok.inspection.is_none() && ok.rewritten.is_none() && ok.upgrade.is_none());
+    assert_eq!(
+        ok.judged,
+        Judged::Tail("/v1.41".len()),
+        "the path past its version"
+    );
 
     // The route table says what is inspected, and the object the path names.
     let exec = check(
@@ -96,9 +103,28 @@ fn the_head_phase_judges_without_a_socket() {
     );
     // A percent-encoded target is judged decoded and sent re-encoded.
     let encoded = check("GET", "/v1.41/containers/%6Ason?all=1", &[]).unwrap();
+    assert_eq!(encoded.judged, Judged::Decoded("/containers/json".into()));
     assert_eq!(
         encoded.rewritten.unwrap().as_str(),
         "/v1.41/containers/json?all=1"
+    );
+
+    let attach = check(
+        "POST",
+        "/v1.41/containers/web/attach",
+        &[("upgrade", "tcp"), ("connection", "Upgrade")],
+    )
+    .unwrap();
+    assert_eq!(attach.upgrade, Some(Upgrade::Tcp));
+
+    // A refused request's record has the path it was judged by, when it parses.
+    assert_eq!(
+        judged_of(&parts("GET", "/v1.41/networks", &[])),
+        Judged::Tail("/v1.41".len())
+    );
+    assert_eq!(
+        judged_of(&parts("GET", "/v1.41/containers/../json", &[])),
+        Judged::Unparsed
     );
 
     // Refusals carry their status, message and needs as data.

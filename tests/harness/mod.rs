@@ -19,7 +19,8 @@
 //! - a panic in dockgate fails the test that caused it, with its backtrace.
 //!
 //! What it leaves out of `main` is what only the binary does: privilege dropping, the open-file
-//! limit, logging and signals (shutdown is [`Proxy::stop`]). `tests/cli.rs` runs the built binary
+//! limit, stderr and signals (shutdown is [`Proxy::stop`]). Its log, in the LOG_FORMAT and
+//! LOG_LEVEL it was given, is kept in memory ([`Proxy::log`]). `tests/cli.rs` runs the built binary
 //! for exactly those, which are its subject, and `tests/e2e_image.rs` runs the image.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
@@ -31,7 +32,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dockgate::config::{Config, ListenAddr, Overrides};
@@ -49,6 +50,7 @@ use tokio::sync::oneshot;
 pub struct Proxy {
     pub addr: SocketAddr,
     sockets: Vec<PathBuf>,
+    log: Log,
     runtime: tokio::runtime::Handle,
     shutdown: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<io::Result<()>>>,
@@ -108,6 +110,9 @@ impl Proxy {
         }
         let runtime = builder.build().expect("a runtime for the test proxy");
         let handle = runtime.handle().clone();
+        let log = Log::default();
+        let dispatch =
+            dockgate::log_format::dispatch(config.log_level, config.log_format, false, log.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let (finished, done) = oneshot::channel();
         let telemetry = Arc::new(Telemetry::new(&config));
@@ -115,15 +120,19 @@ impl Proxy {
         let thread = std::thread::Builder::new()
             .name("dockgate".into())
             .spawn(move || {
-                let served = runtime.block_on(serve(listeners, &config, told, async {
-                    let _ = stopped.await;
-                }));
+                // The proxy's runtime runs on this thread only: its log is this thread's.
+                let served = tracing::dispatcher::with_default(&dispatch, || {
+                    runtime.block_on(serve(listeners, &config, told, async {
+                        let _ = stopped.await;
+                    }))
+                });
                 let _ = finished.send(served);
             })
             .expect("a thread for the test proxy");
         Proxy {
             addr,
             sockets,
+            log,
             runtime: handle,
             shutdown: Some(shutdown),
             done: Some(done),
@@ -135,6 +144,12 @@ impl Proxy {
     /// What the proxy has learned so far (`MODE=warn|learn`, and refusals in any mode).
     pub fn learned(&self) -> &Learned {
         &self.telemetry.learned
+    }
+
+    /// The proxy's log, to read now or after [`Proxy::stop`] (by which every request has ended
+    /// and been logged).
+    pub fn log(&self) -> Log {
+        self.log.clone()
     }
 
     /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
@@ -205,6 +220,39 @@ impl Proxy {
             .take()
             .and_then(|mut done| done.try_recv().ok())
             .unwrap_or(Ok(()))
+    }
+}
+
+/// A proxy's log lines, as the binary would write them to stderr.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl io::Write for &Log {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = &'a Log;
+
+    fn make_writer(&'a self) -> &'a Log {
+        self
     }
 }
 
