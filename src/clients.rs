@@ -154,7 +154,7 @@ impl Matcher {
 }
 
 /// An IPv4 client seen on a dual-stack socket arrives as `::ffff:a.b.c.d`.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

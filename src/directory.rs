@@ -18,7 +18,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::clients::{Container, LABEL_PREFIX};
+use crate::clients::{canonical, Container, LABEL_PREFIX};
 use crate::engine_facts::USER_AGENT;
 use crate::upstream::{EngineLink, Upstream};
 
@@ -62,21 +62,18 @@ impl Directory {
 
     /// The container at `ip`, from what is known now.
     pub fn lookup(&self, ip: IpAddr) -> Option<Arc<Container>> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
         self.by_ip
             .read()
             .expect("never poisoned")
             .as_ref()?
-            .get(&ip)
+            .get(&canonical(ip))
             .cloned()
     }
 
     /// The container at `ip`; when none is known but the directory is live, lists once more
     /// (a container that started a moment ago), waiting at most [`MISS_WAIT`].
     pub async fn lookup_fresh(&self, ip: IpAddr) -> Option<Arc<Container>> {
+        let ip = canonical(ip);
         if let Some(found) = self.lookup(ip) {
             return Some(found);
         }

@@ -5,7 +5,6 @@
 
 mod harness;
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use harness::fake_engine::{Behaviour, Digest, FakeEngine};
@@ -36,17 +35,6 @@ fn meant_body(request: &[u8]) -> Vec<u8> {
         body.extend(&rest[..size]);
         rest = &rest[size + 2..];
     }
-}
-
-fn send(proxy: &harness::Proxy, request: &[u8]) -> String {
-    let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut answer = vec![];
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,7 +68,7 @@ async fn the_corpus_gets_its_outcomes_and_nothing_refused_reaches_the_engine() {
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();
             let request = std::fs::read(&file).unwrap();
             let before = engine.seen().len();
-            let answer = tokio::task::block_in_place(|| send(&proxy, &request));
+            let answer = tokio::task::block_in_place(|| proxy.exchange_raw(&request));
             let arrived = engine.seen()[before..].to_vec();
             let status = answer.get(9..12).unwrap_or("");
             let wrong = match outcome {

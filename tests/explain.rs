@@ -9,7 +9,7 @@
 
 mod harness;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -21,14 +21,7 @@ use harness::fake_engine::{Behaviour, FakeEngine};
 
 /// The proxy's answer: its status, and the refusal's message when dockgate wrote one.
 fn send(proxy: &harness::Proxy, request: &[u8]) -> (u16, Option<String>) {
-    let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut answer = vec![];
-    let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer).into_owned();
+    let text = proxy.exchange_raw(request);
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     let message = serde_json::from_str::<serde_json::Value>(body)

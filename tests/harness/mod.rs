@@ -152,6 +152,20 @@ impl Proxy {
         self.log.clone()
     }
 
+    /// Sends raw request bytes on a new connection and reads the answer until the proxy closes
+    /// it (or 30 s pass).
+    pub fn exchange_raw(&self, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = vec![];
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     /// `tcp://127.0.0.1:PORT`, for DOCKER_HOST.
     pub fn docker_host(&self) -> String {
         format!("tcp://{}", self.addr)
